@@ -41,24 +41,29 @@ var startCode = []byte{0, 0, 1}
 // before the first start code are skipped. It returns a nil nal when b holds
 // no further NAL unit. Both results are views into b; nothing is copied.
 func NextNAL(b []byte) (nal, rest []byte) {
-	i := bytes.Index(b, startCode)
-	if i < 0 {
-		return nil, nil
+	// A loop, not recursion, over empty NAL units (start codes with
+	// nothing but zeros between them): hostile input made of millions of
+	// them must not grow the stack.
+	for {
+		i := bytes.Index(b, startCode)
+		if i < 0 {
+			return nil, nil
+		}
+		b = b[i+3:]
+		j := bytes.Index(b, startCode)
+		if j < 0 {
+			nal, rest = b, nil
+		} else {
+			nal, rest = b[:j], b[j:]
+		}
+		for len(nal) > 0 && nal[len(nal)-1] == 0 {
+			nal = nal[:len(nal)-1]
+		}
+		if len(nal) > 0 {
+			return nal, rest
+		}
+		b = rest
 	}
-	b = b[i+3:]
-	j := bytes.Index(b, startCode)
-	if j < 0 {
-		nal, rest = b, nil
-	} else {
-		nal, rest = b[:j], b[j:]
-	}
-	for len(nal) > 0 && nal[len(nal)-1] == 0 {
-		nal = nal[:len(nal)-1]
-	}
-	if len(nal) == 0 {
-		return NextNAL(rest)
-	}
-	return nal, rest
 }
 
 // FirstMBIsZero reports whether a slice NAL begins a new picture, that is,
