@@ -3,15 +3,22 @@ package webrtc_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pion/interceptor"
+	pion "github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/mattercam/mattercam/capture"
 	"github.com/mattercam/mattercam/webrtc"
@@ -79,8 +86,9 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// fanoutBaseline is the 0-viewer cost measured earlier in the same run.
-var fanoutBaseline float64
+// fanoutBaseline is the 0-viewer cost measured earlier in the same run,
+// per implementation.
+var fanoutBaseline = map[string]float64{}
 
 // BenchmarkFanout measures the camera side's CPU per viewer: N WHEP
 // viewers in a separate process (so their receive work is not counted)
@@ -89,19 +97,38 @@ var fanoutBaseline float64
 // cpu-% per viewer against the 0-viewer run.
 func BenchmarkFanout(b *testing.B) {
 	for _, n := range []int{0, 1, 4, 8} {
-		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) { benchFanout(b, n) })
+		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) {
+			srv, err := webrtc.NewServer(webrtc.Config{MaxSessions: 16}, newPacedSource(), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer srv.Close()
+			benchFanout(b, "ours", whep.New(srv, whep.Config{}), srv.Len, n)
+		})
+	}
+}
+
+// BenchmarkPionFanout is the peer: pion's own shared
+// TrackLocalStaticSample (its H264Payloader, one packetisation per frame
+// written to every PeerConnection) fed by the same source, behind a
+// minimal WHEP POST handler.
+func BenchmarkPionFanout(b *testing.B) {
+	for _, n := range []int{0, 1, 4, 8} {
+		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) {
+			p, err := newPionPeer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.close()
+			benchFanout(b, "pion", p, p.len, n)
+		})
 	}
 }
 
 const fanoutWindow = 3 * time.Second
 
-func benchFanout(b *testing.B, viewers int) {
-	srv, err := webrtc.NewServer(webrtc.Config{MaxSessions: 16}, newPacedSource(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	hs := httptest.NewServer(whep.New(srv, whep.Config{}))
+func benchFanout(b *testing.B, impl string, h http.Handler, live func() int, viewers int) {
+	hs := httptest.NewServer(h)
 	defer hs.Close()
 
 	var cmd *exec.Cmd
@@ -117,11 +144,11 @@ func benchFanout(b *testing.B, viewers int) {
 			_ = cmd.Wait()
 		}()
 		deadline := time.Now().Add(20 * time.Second)
-		for srv.Len() < viewers && time.Now().Before(deadline) {
+		for live() < viewers && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		if srv.Len() < viewers {
-			b.Fatalf("%d of %d viewers connected", srv.Len(), viewers)
+		if live() < viewers {
+			b.Fatalf("%d of %d viewers connected", live(), viewers)
 		}
 		time.Sleep(time.Second) // past the first key frame burst
 	}
@@ -133,9 +160,9 @@ func benchFanout(b *testing.B, viewers int) {
 	}
 	b.ReportMetric(pct, "cpu-%")
 	if viewers == 0 {
-		fanoutBaseline = pct
+		fanoutBaseline[impl] = pct
 	} else {
-		b.ReportMetric((pct-fanoutBaseline)/float64(viewers), "cpu-%/viewer")
+		b.ReportMetric((pct-fanoutBaseline[impl])/float64(viewers), "cpu-%/viewer")
 	}
 }
 
@@ -159,4 +186,117 @@ func TestFanoutViewers(t *testing.T) {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
 	<-stop
+}
+
+// pionPeer serves WHEP POSTs with pion's stock shared sample track.
+type pionPeer struct {
+	api    *pion.API
+	track  *pion.TrackLocalStaticSample
+	src    *pacedSource
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu  sync.Mutex
+	pcs []*pion.PeerConnection
+}
+
+func newPionPeer() (*pionPeer, error) {
+	m := &pion.MediaEngine{}
+	codec := pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
+	if err := m.RegisterCodec(pion.RTPCodecParameters{RTPCodecCapability: codec, PayloadType: 102}, pion.RTPCodecTypeVideo); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := pion.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, err
+	}
+	var se pion.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	track, err := pion.NewTrackLocalStaticSample(codec, "video", "pion")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pionPeer{api: pion.NewAPI(pion.WithMediaEngine(m), pion.WithInterceptorRegistry(ir), pion.WithSettingEngine(se)),
+		track: track, src: newPacedSource(), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for {
+			au, err := p.src.ReadAccessUnit(ctx)
+			if err != nil {
+				return
+			}
+			_ = p.track.WriteSample(media.Sample{Data: au.Data, Duration: time.Second / 30}) // as in pion's examples
+		}
+	}()
+	return p, nil
+}
+
+func (p *pionPeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	offer, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	pc, err := p.api.NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	p.mu.Lock()
+	p.pcs = append(p.pcs, pc)
+	p.mu.Unlock()
+	snd, err := pc.AddTrack(p.track)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	go func() { // pion needs RTCP read for NACK and PLI
+		for {
+			if _, _, err := snd.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	}()
+	if err := pc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeOffer, SDP: string(offer)}); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	gathered := pion.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	<-gathered
+	w.Header().Set("Location", "/whep/x")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, pc.LocalDescription().SDP)
+}
+
+func (p *pionPeer) len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, pc := range p.pcs {
+		if pc.ConnectionState() == pion.PeerConnectionStateConnected {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *pionPeer) close() {
+	p.cancel()
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pc := range p.pcs {
+		_ = pc.Close()
+	}
 }

@@ -160,6 +160,9 @@ func (s *SPS) parse(r *bitReader) error {
 		heightMBs *= 2
 		r.flag() // mb_adaptive_frame_field_flag
 	}
+	if r.err == nil && heightMBs > maxMBs {
+		return fmt.Errorf("frame height of %d macroblocks, more than %d", heightMBs, maxMBs)
+	}
 	r.flag() // direct_8x8_inference_flag
 	s.Width, s.Height = widthMBs*16, heightMBs*16
 	if r.flag() { // frame_cropping_flag

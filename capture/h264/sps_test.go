@@ -541,6 +541,12 @@ func TestParseSPSSynthetic(t *testing.T) {
 		}},
 		{name: "width too large", mod: func(s *spsSyntax) { s.widthMBs1 = maxMBs }, wantErr: "pic_width_in_mbs_minus1"},
 		{name: "height too large", mod: func(s *spsSyntax) { s.heightMU1 = 1 << 31 }, wantErr: "pic_height_in_map_units_minus1"},
+		{name: "field height too large", mod: func(s *spsSyntax) {
+			s.frameMBSOnly, s.heightMU1 = false, maxMBs/2+1
+		}, wantErr: "frame height"},
+		{name: "field height max", mod: func(s *spsSyntax) {
+			s.frameMBSOnly, s.heightMU1 = false, maxMBs/2-1
+		}},
 		{name: "sps id", mod: func(s *spsSyntax) { s.id = 32 }, wantErr: "seq_parameter_set_id"},
 		{name: "chroma_format_idc", mod: func(s *spsSyntax) { s.chroma = 4 }, wantErr: "chroma_format_idc"},
 		{name: "bit depth", mod: func(s *spsSyntax) { s.depthChroma8 = 7 }, wantErr: "bit_depth_chroma_minus8"},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -192,10 +193,9 @@ func (b *browser) pageMessages() []string {
 	return append([]string(nil), b.messages...)
 }
 
-// chromiumFlags are the project's required flags for headless Chromium
-// followed by what this test needs on top. Autoplay would need a user
-// gesture without its flag; the video element is muted, but the policy
-// also gates the audio track's playout.
+// chromiumFlags are the flags the project requires for headless
+// Chromium. There is deliberately no --autoplay-policy override: the page
+// must start playing under the policy a user's browser applies.
 var chromiumFlags = []string{
 	"--headless",
 	"--no-sandbox",
@@ -204,7 +204,42 @@ var chromiumFlags = []string{
 	"--disable-component-update",
 	"--disable-sync",
 	"--no-first-run",
-	"--autoplay-policy=no-user-gesture-required",
+}
+
+// loopbackOnlyFlags let Chromium connect where loopback is the only
+// network, as in some build sandboxes: it leaves loopback out of ICE
+// unless allowed, and its mDNS-hidden host candidates never finish
+// gathering there. Elsewhere the test runs without them, so it covers
+// what a user's browser does: mDNS host candidates trickled to a server
+// that cannot resolve them, and a pair the server learns as peer
+// reflexive.
+var loopbackOnlyFlags = []string{
+	"--allow-loopback-in-peer-connection",
+	"--disable-features=WebRtcHideLocalIpsWithMdns",
+}
+
+// loopbackOnly reports whether no interface but loopback has an address
+// WebRTC would use.
+func loopbackOnly() (bool, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return false, fmt.Errorf("listing interfaces: %w", err)
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			return false, fmt.Errorf("addresses of %s: %w", ifc.Name, err)
+		}
+		for _, a := range addrs {
+			if ip, ok := a.(*net.IPNet); ok && !ip.IP.IsLinkLocalUnicast() {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
 }
 
 // startChromium runs Chromium in its own process group with a fresh
@@ -221,11 +256,16 @@ func startChromium(ctx context.Context, t *testing.T, path string) *browser {
 	if err := os.Mkdir(home, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	args := append(append([]string(nil), chromiumFlags...),
-		"--user-data-dir="+profile,
-		"--remote-debugging-port=0",
-		"about:blank",
-	)
+	args := append([]string(nil), chromiumFlags...)
+	lo, err := loopbackOnly()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lo {
+		t.Logf("only loopback is up: running chromium with %s", strings.Join(loopbackOnlyFlags, " "))
+		args = append(args, loopbackOnlyFlags...)
+	}
+	args = append(args, "--user-data-dir="+profile, "--remote-debugging-port=0", "about:blank")
 	endpoints := make(chan string, 1)
 	stderr := &lineLog{watch: func(line string) {
 		if _, u, ok := strings.Cut(line, "DevTools listening on "); ok {
