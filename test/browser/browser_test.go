@@ -57,6 +57,12 @@ const icePairExpr = `(async () => {
   return d(r.get(pair.localCandidateId)) + " <-> " + d(r.get(pair.remoteCandidateId));
 })()`
 
+// whepRequestsExpr lists the page's fetches, all of them WHEP requests,
+// with their response status (same origin, so it is not hidden).
+const whepRequestsExpr = `performance.getEntriesByType("resource")
+  .filter((e) => e.initiatorType === "fetch")
+  .map((e) => ({ url: e.name, status: e.responseStatus }))`
+
 func TestPreviewPlaysInChromium(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -91,8 +97,10 @@ func TestPreviewPlaysInChromium(t *testing.T) {
 		switch err := p.eval(pctx, statsExpr, &s); {
 		case err != nil:
 			// Evaluating while the page navigates can fail; only the
-			// deadline decides.
-			lastErr = err
+			// deadline decides. The deadline's own error says nothing.
+			if pctx.Err() == nil {
+				lastErr = err
+			}
 		case s != nil:
 			last, lastErr = *s, nil
 			if firstFrame == 0 && s.FramesDecoded > 0 {
@@ -115,6 +123,25 @@ func TestPreviewPlaysInChromium(t *testing.T) {
 	if last.Width != fw.width || last.Height != fw.height {
 		t.Errorf("Chromium decodes %dx%d frames; mattercam's video source is %dx%d", last.Width, last.Height, fw.width, fw.height)
 	}
+	// The page ignores failed trickle PATCHes (the connection may well
+	// come up without them), so check them here.
+	var requests []struct {
+		URL    string `json:"url"`
+		Status int    `json:"status"`
+	}
+	if err := p.eval(ctx, whepRequestsExpr, &requests); err != nil {
+		t.Errorf("reading the page's requests: %v", err)
+	}
+	if len(requests) == 0 {
+		t.Errorf("the page made no WHEP request it has a timing entry for")
+	}
+	for _, r := range requests {
+		if r.Status < 200 || r.Status > 299 {
+			t.Errorf("the page's request to %s got status %d", r.URL, r.Status)
+		}
+	}
+	t.Logf("%d WHEP requests (offer and trickled candidates), all 2xx", len(requests))
+
 	var pair string
 	if err := p.eval(ctx, icePairExpr, &pair); err != nil {
 		t.Logf("selected ICE pair: %v", err)

@@ -26,6 +26,7 @@ type lineLog struct {
 	partial []byte
 	lines   []string
 	watch   func(string)
+	noise   func(string) bool // lines dump leaves out; may be nil
 }
 
 func (l *lineLog) Write(p []byte) (int, error) {
@@ -46,13 +47,16 @@ func (l *lineLog) Write(p []byte) (int, error) {
 	}
 }
 
-// dump logs what was collected, or only its last max lines when max > 0.
+// dump logs what was collected but noise, or only its last max lines
+// when max > 0.
 func (l *lineLog) dump(t testing.TB, name string, max int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lines := l.lines
-	if len(l.partial) > 0 {
-		lines = append(lines[:len(lines):len(lines)], string(l.partial))
+	var lines []string
+	for _, line := range append(l.lines[:len(l.lines):len(l.lines)], string(l.partial)) {
+		if line != "" && (l.noise == nil || !l.noise(line)) {
+			lines = append(lines, line)
+		}
 	}
 	if max > 0 && len(lines) > max {
 		t.Logf("%s: (%d earlier lines left out)", name, len(lines)-max)
@@ -267,14 +271,21 @@ func startChromium(ctx context.Context, t *testing.T, path string) *browser {
 	}
 	args = append(args, "--user-data-dir="+profile, "--remote-debugging-port=0", "about:blank")
 	endpoints := make(chan string, 1)
-	stderr := &lineLog{watch: func(line string) {
-		if _, u, ok := strings.Cut(line, "DevTools listening on "); ok {
-			select {
-			case endpoints <- strings.TrimSpace(u):
-			default:
+	stderr := &lineLog{
+		watch: func(line string) {
+			if _, u, ok := strings.Cut(line, "DevTools listening on "); ok {
+				select {
+				case endpoints <- strings.TrimSpace(u):
+				default:
+				}
 			}
-		}
-	}}
+		},
+		// A container has no D-Bus and no sound card, and Chromium
+		// says so at length; neither matters here.
+		noise: func(line string) bool {
+			return strings.Contains(line, "dbus/") || strings.Contains(line, "ALSA lib") || strings.Contains(line, "alsa_util.cc")
+		},
+	}
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(),
 		"HOME="+home,
