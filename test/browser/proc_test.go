@@ -47,9 +47,9 @@ func (l *lineLog) Write(p []byte) (int, error) {
 	}
 }
 
-// dump logs what was collected but noise, or only its last max lines
-// when max > 0.
-func (l *lineLog) dump(t testing.TB, name string, max int) {
+// dump logs what was collected but noise, or only its last tail lines
+// when tail > 0.
+func (l *lineLog) dump(t testing.TB, name string, tail int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var lines []string
@@ -58,9 +58,9 @@ func (l *lineLog) dump(t testing.TB, name string, max int) {
 			lines = append(lines, line)
 		}
 	}
-	if max > 0 && len(lines) > max {
-		t.Logf("%s: (%d earlier lines left out)", name, len(lines)-max)
-		lines = lines[len(lines)-max:]
+	if tail > 0 && len(lines) > tail {
+		t.Logf("%s: (%d earlier lines left out)", name, len(lines)-tail)
+		lines = lines[len(lines)-tail:]
 	}
 	for _, line := range lines {
 		t.Logf("%s: %s", name, line)
