@@ -372,9 +372,9 @@ func (r *bitReader) u(n int) uint64 {
 	return v
 }
 
-// ue reads an Exp-Golomb code ue(v) (§9.1). Codes with more than 31
-// leading zeros, whose value would not fit 32 bits, are an error; no
-// syntax element in an SPS goes beyond 2^32-2.
+// ue reads an Exp-Golomb code ue(v) (§9.1), or returns 0 on error. Codes
+// with more than 31 leading zeros, whose value would not fit 32 bits, are
+// an error; no syntax element in an SPS goes beyond 2^32-2.
 func (r *bitReader) ue() uint32 {
 	zeros := 0
 	for r.bit() == 0 {
@@ -386,14 +386,22 @@ func (r *bitReader) ue() uint32 {
 			return 0
 		}
 	}
-	return uint32(1<<zeros - 1 + r.u(zeros))
+	suffix := r.u(zeros)
+	if r.err != nil {
+		// Never a partial value: callers use ue(v) as loop counts.
+		return 0
+	}
+	return uint32(1<<zeros - 1 + suffix)
 }
 
 // ueMax reads ue(v) and fails if it exceeds max, the range the semantics
 // allow for the named element.
 func (r *bitReader) ueMax(name string, max uint32) uint32 {
 	v := r.ue()
-	if r.err == nil && v > max {
+	if r.err != nil {
+		return 0
+	}
+	if v > max {
 		r.fail(fmt.Errorf("%s %d out of range 0..%d", name, v, max))
 		return 0
 	}

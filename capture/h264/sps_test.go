@@ -659,6 +659,10 @@ func TestParseSPSHeader(t *testing.T) {
 		{"header only", good[:1], "truncated"},
 		{"PPS", append([]byte{0x68}, good[1:]...), "NAL unit type 8"},
 		{"forbidden bit", append([]byte{0xe7}, good[1:]...), "forbidden_zero_bit"},
+		// Found by FuzzParseSPS: the NAL ends inside the suffix of
+		// cpb_cnt_minus1, and the partial value (about 2^31) was used as
+		// a loop count before the error was checked.
+		{"truncated loop count", []byte("'000Y0\xb0Ba1000000B0 \x00\x00\x0000"), "truncated"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -695,7 +699,23 @@ func FuzzParseSPS(f *testing.F) {
 		if s.Width <= 0 || s.Height <= 0 || s.Width > maxMBs*16 || s.Height > maxMBs*16 {
 			t.Fatalf("size %dx%d out of range", s.Width, s.Height)
 		}
-		if pli := s.ProfileLevelID(); len(pli) != 6 || pli != hex.EncodeToString(nal[1:4]) {
+		// The first three RBSP bytes, after emulation prevention (which
+		// can apply already there: 00 00 03 for profile_idc 0).
+		var rbsp []byte
+		zeros := 0
+		for _, c := range nal[1:] {
+			if zeros >= 2 && c == 3 {
+				zeros = 0
+				continue
+			}
+			rbsp = append(rbsp, c)
+			if c == 0 {
+				zeros++
+			} else {
+				zeros = 0
+			}
+		}
+		if pli := s.ProfileLevelID(); len(rbsp) < 3 || pli != hex.EncodeToString(rbsp[:3]) {
 			t.Fatalf("ProfileLevelID %q for NAL %x", pli, nal)
 		}
 	})
