@@ -3,6 +3,7 @@ module github.com/mattercam/mattercam
 go 1.26.8
 
 require (
+	filippo.io/nistec v0.0.4
 	github.com/pion/ice/v4 v4.4.2
 	github.com/pion/interceptor v0.1.48
 	github.com/pion/rtcp v1.2.17
