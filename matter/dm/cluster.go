@@ -43,6 +43,18 @@ type Request struct {
 	FabricFiltered bool
 	// Endpoint the request addresses.
 	Endpoint uint16
+	// AttestationChallenge is the attestation challenge of the secure
+	// session the request arrived on (Core §4.14.1.3 for PASE, §4.14.2.4
+	// for CASE): AttestationRequest and CSRRequest sign over it
+	// (Core §11.18.4.7, §11.18.4.9). Zero when there is none.
+	AttestationChallenge [16]byte
+	// Session is the secure session the request arrived on, for the
+	// handlers that act on it: AddNOC binds a PASE session to the fabric
+	// it adds (Core §11.18.6.8). *session.Secure implements it. Nil when
+	// there is none (tests, group messages).
+	Session interface {
+		SetFabricIndex(fabric uint8) error
+	}
 }
 
 // CommandResponse is filled by Invoke for commands that answer with a

@@ -47,6 +47,11 @@ type AttributeMeta struct {
 	Write   Privilege // PrivilegeNone: not writable
 	List    bool
 	Quality Quality
+	// Conformance is the model's conformance expression ("M", "O", a
+	// feature code such as "TC", or an expression): which servers must
+	// have the attribute. Generated metadata lists every attribute the
+	// model defines; a cluster serves the subset its features call for.
+	Conformance string
 }
 
 // CommandMeta describes one command the server accepts.
@@ -56,6 +61,8 @@ type CommandMeta struct {
 	Invoke   Privilege
 	Response uint32 // ID of the response command, or NoResponse
 	Quality  Quality
+	// Conformance is the model's conformance expression (see AttributeMeta).
+	Conformance string
 }
 
 // NoResponse marks a command answered with a status only.
@@ -77,6 +84,8 @@ type EventMeta struct {
 	Read     Privilege
 	Priority Priority
 	Quality  Quality
+	// Conformance is the model's conformance expression (see AttributeMeta).
+	Conformance string
 }
 
 // ClusterMeta is a cluster's static description. Generated code provides
