@@ -19,7 +19,7 @@ bin/mattercam: FORCE
 	$(STATIC) -o $@ ./cmd/mattercam
 
 run: build
-	./bin/mattercam -whep-listen $(WHEP)
+	./bin/mattercam -whep-listen $(WHEP) -state-dir bin/state
 
 arm64: bin/mattercam-arm64
 armv7: bin/mattercam-armv7

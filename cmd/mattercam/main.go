@@ -27,6 +27,10 @@ import (
 var version = "dev"
 
 type options struct {
+	stateDir    string
+	factoryPath string
+	matterPort  int
+	netIface    string
 	whepListen  string
 	whepToken   string
 	maxSessions int
@@ -40,6 +44,10 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	set := flag.NewFlagSet("mattercam", flag.ContinueOnError)
 	set.SetOutput(out)
 	set.String("config", defaultConfigPath, "configuration `file` of name = value lines (flag names)")
+	set.StringVar(&o.stateDir, "state-dir", defaultStateDir(), "keep all persistent state under `dir`")
+	set.StringVar(&o.factoryPath, "factory", "/etc/mattercam/factory.json", "factory data `file` (development data when absent)")
+	set.IntVar(&o.matterPort, "matter-port", 5540, "Matter UDP and TCP `port`")
+	set.StringVar(&o.netIface, "interface", "", "network `interface` described to controllers (default: first one up)")
 	set.StringVar(&o.whepListen, "whep-listen", "", "serve the WHEP preview on `addr` (e.g. 127.0.0.1:8080); off when empty")
 	set.StringVar(&o.whepToken, "whep-token", "", "bearer `token` required by the WHEP endpoint")
 	set.IntVar(&o.maxSessions, "max-sessions", 5, "concurrent WebRTC sessions")
@@ -59,7 +67,23 @@ func main() {
 	}
 }
 
+// defaultStateDir is systemd's StateDirectory= when set.
+func defaultStateDir() string {
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		return d
+	}
+	return "/var/lib/mattercam"
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "factory":
+			return factoryCommand(args[1:], stderr)
+		case "reset":
+			return resetCommand(args[1:], stdout, stderr)
+		}
+	}
 	var o options
 	set := newFlagSet(&o, stderr)
 	path, explicit := configPath(args)
@@ -114,6 +138,12 @@ func serve(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) e
 		return err
 	}
 	defer srv.Close()
+
+	node, err := startMatter(o, log, stdout)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
 
 	if o.whepListen != "" {
 		ln, err := net.Listen("tcp", o.whepListen)

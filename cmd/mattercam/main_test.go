@@ -115,7 +115,7 @@ func TestRunServesPreviewAndStops(t *testing.T) {
 	var out, logs syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-config", writeConfig(t, ""), "-whep-listen", "127.0.0.1:0", "-log-format", "json"}, &out, &logs)
+		done <- run(ctx, []string{"-config", writeConfig(t, ""), "-whep-listen", "127.0.0.1:0", "-state-dir", t.TempDir(), "-matter-port", "-1", "-log-format", "json"}, &out, &logs)
 	}()
 	url := waitURL(t, out.String, done)
 	resp, err := http.Get(url)
@@ -167,7 +167,7 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		var out, logs syncBuffer
-		cmd := exec.Command(bin, "-config", writeConfig(t, ""), "-whep-listen", "127.0.0.1:0")
+		cmd := exec.Command(bin, "-config", writeConfig(t, ""), "-whep-listen", "127.0.0.1:0", "-state-dir", t.TempDir(), "-matter-port", "-1")
 		cmd.Stdout, cmd.Stderr = &out, &logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
