@@ -117,7 +117,7 @@ func startFirmware(ctx context.Context, t *testing.T) firmware {
 	}}
 	// An empty -config keeps a developer's /etc/mattercam/mattercam.conf
 	// out of the test.
-	cmd := exec.Command(bin, "-config", os.DevNull, "-whep-listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, "-config", os.DevNull, "-whep-listen", "127.0.0.1:0", "-state-dir", t.TempDir(), "-matter-port", "-1")
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
