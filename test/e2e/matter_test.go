@@ -69,7 +69,7 @@ func TestMain(m *testing.M) {
 }
 
 // freePort finds a port free for both UDP and TCP.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	for range 20 {
 		l, err := net.Listen("tcp", "[::]:0")
@@ -87,7 +87,7 @@ func freePort(t *testing.T) int {
 	return 0
 }
 
-func startFirmware(t *testing.T, state string, port int) *firmware {
+func startFirmware(t testing.TB, state string, port int) *firmware {
 	t.Helper()
 	f := &firmware{port: port, state: state, stderr: new(syncBuffer), done: make(chan error, 1)}
 	f.cmd = exec.Command(binary, "-config", os.DevNull, "-state-dir", state, "-matter-port", strconv.Itoa(port), "-factory", filepath.Join(state, "absent-factory.json"))
@@ -112,7 +112,7 @@ func startFirmware(t *testing.T, state string, port int) *firmware {
 	return f
 }
 
-func (f *firmware) stop(t *testing.T) {
+func (f *firmware) stop(t testing.TB) {
 	if f.cmd.ProcessState != nil {
 		return
 	}
