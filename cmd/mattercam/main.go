@@ -31,6 +31,7 @@ type options struct {
 	factoryPath string
 	matterPort  int
 	netIface    string
+	mdns        bool
 	whepListen  string
 	whepToken   string
 	maxSessions int
@@ -47,6 +48,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	set.StringVar(&o.stateDir, "state-dir", defaultStateDir(), "keep all persistent state under `dir`")
 	set.StringVar(&o.factoryPath, "factory", "/etc/mattercam/factory.json", "factory data `file` (development data when absent)")
 	set.IntVar(&o.matterPort, "matter-port", 5540, "Matter UDP and TCP `port`")
+	set.BoolVar(&o.mdns, "mdns", true, "advertise over DNS-SD (avahi-daemon when reachable, else the embedded mDNS responder)")
 	set.StringVar(&o.netIface, "interface", "", "network `interface` described to controllers (default: first one up)")
 	set.StringVar(&o.whepListen, "whep-listen", "", "serve the WHEP preview on `addr` (e.g. 127.0.0.1:8080); off when empty")
 	set.StringVar(&o.whepToken, "whep-token", "", "bearer `token` required by the WHEP endpoint")

@@ -29,7 +29,7 @@ func startMatter(o options, log *slog.Logger, stdout io.Writer) (*device.Device,
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
 	d, err := device.New(device.Config{
-		StateDir: o.stateDir, Port: o.matterPort, Factory: fd, Interface: o.netIface,
+		StateDir: o.stateDir, Port: o.matterPort, Factory: fd, Interface: o.netIface, DisableMDNS: !o.mdns,
 		SoftwareVersionString: version, Logger: log,
 	})
 	if err != nil {

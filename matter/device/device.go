@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattercam/mattercam/matter/attestation"
@@ -21,6 +22,7 @@ import (
 	"github.com/mattercam/mattercam/matter/clusters/rootnode"
 	"github.com/mattercam/mattercam/matter/crypto"
 	"github.com/mattercam/mattercam/matter/dm"
+	"github.com/mattercam/mattercam/matter/dnssd"
 	"github.com/mattercam/mattercam/matter/im"
 	"github.com/mattercam/mattercam/matter/onboarding"
 	"github.com/mattercam/mattercam/matter/securechannel"
@@ -54,7 +56,13 @@ type Config struct {
 	// Interface names the network interface the Network Commissioning
 	// cluster describes; "" picks the first non-loopback interface that
 	// is up.
-	Interface             string
+	Interface string
+	// DisableMDNS turns DNS-SD advertising off (tests that run many
+	// nodes on one host, or a controller that is given the address).
+	DisableMDNS bool
+	// MDNS configures DNS-SD: avahi-daemon when it is reachable on the
+	// system bus, else the embedded responder.
+	MDNS                  dnssd.Config
 	SoftwareVersion       uint32
 	SoftwareVersionString string
 	Logger                *slog.Logger
@@ -79,6 +87,8 @@ type Device struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // deferred session closes
+
+	enhanced atomic.Bool // the open window is an enhanced one (CM=2)
 
 	// rootMu guards root while New builds it: CASE handshakes may ask for
 	// fabrics as soon as the transports are up.
@@ -193,6 +203,20 @@ func New(cfg Config) (d *Device, err error) {
 			return nil, err
 		}
 	}
+	if !cfg.DisableMDNS {
+		mcfg := cfg.MDNS
+		if mcfg.Logger == nil {
+			mcfg.Logger = d.log
+		}
+		actx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
+		adv, err := dnssd.New(actx, mcfg)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("device: dns-sd: %w", err)
+		}
+		d.wg.Add(1)
+		go d.advertise(d.ctx, adv)
+	}
 	d.log.Info("matter node up", "port", d.udp.Port(), "commissioned", root.Commissioned(),
 		"fabrics", root.Fabrics().CommissionedFabrics())
 	return d, nil
@@ -223,6 +247,7 @@ func (d *Device) openInitialWindow() error {
 	if err := d.sc.OpenPASEWindow(securechannel.PASEWindow{Verifier: v, Salt: d.cfg.Factory.Salt, Iterations: d.cfg.Factory.Iterations}); err != nil {
 		return fmt.Errorf("device: open commissioning window: %w", err)
 	}
+	d.enhanced.Store(false)
 	d.log.Info("commissioning window open", "discriminator", d.cfg.Factory.Discriminator)
 	return nil
 }
@@ -232,7 +257,11 @@ func (d *Device) openInitialWindow() error {
 type window struct{ d *Device }
 
 func (w *window) OpenEnhanced(p administratorcommissioning.WindowParams) error {
-	return w.d.sc.OpenPASEWindow(securechannel.PASEWindow{Verifier: p.Verifier, Salt: p.Salt, Iterations: p.Iterations})
+	if err := w.d.sc.OpenPASEWindow(securechannel.PASEWindow{Verifier: p.Verifier, Salt: p.Salt, Iterations: p.Iterations}); err != nil {
+		return err
+	}
+	w.d.enhanced.Store(true)
+	return nil
 }
 
 func (w *window) Close() { w.d.sc.ClosePASEWindow() }

@@ -54,13 +54,20 @@ const want = (name) => !only || only.has(name);
 
 let failed = false;
 try {
-  const peer = await controller.peers.forDescriptor({ addresses: [{ type: "udp", ip, port }] });
+  const options = {
+    passcode,
+    timeout: Seconds(60),
+    onAttestationFailure: (f) => f.every((x) => x.level !== "error") || "attestation errors",
+  };
+  let peer;
   await step("commission", async () => {
-    await peer.commission({
-      passcode,
-      timeout: Seconds(60),
-      onAttestationFailure: (f) => f.every((x) => x.level !== "error") || "attestation errors",
-    });
+    if (args.discriminator) {
+      // Discovery of _matterc._udp by long discriminator over mDNS.
+      peer = await controller.peers.commission({ ...options, discriminator: Number(args.discriminator) });
+    } else {
+      peer = await controller.peers.forDescriptor({ addresses: [{ type: "udp", ip, port }] });
+      await peer.commission(options);
+    }
     return peer.peerAddress;
   });
   if (want("read-basic")) await step("read-basic", async () => {

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -89,8 +90,13 @@ func freePort(t testing.TB) int {
 
 func startFirmware(t testing.TB, state string, port int) *firmware {
 	t.Helper()
+	return startFirmwareWith(t, state, port, "-factory", filepath.Join(state, "absent-factory.json"))
+}
+
+func startFirmwareWith(t testing.TB, state string, port int, args ...string) *firmware {
+	t.Helper()
 	f := &firmware{port: port, state: state, stderr: new(syncBuffer), done: make(chan error, 1)}
-	f.cmd = exec.Command(binary, "-config", os.DevNull, "-state-dir", state, "-matter-port", strconv.Itoa(port), "-factory", filepath.Join(state, "absent-factory.json"))
+	f.cmd = exec.Command(binary, append([]string{"-config", os.DevNull, "-state-dir", state, "-matter-port", strconv.Itoa(port)}, args...)...)
 	f.cmd.Stderr = f.stderr
 	f.cmd.Stdout = new(bytes.Buffer)
 	if err := f.cmd.Start(); err != nil {
@@ -218,5 +224,48 @@ func TestCommissionAtKnownAddress(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 		})
+	}
+}
+
+// TestCommissionByDiscovery: matter.js finds the device by mDNS
+// (_matterc._udp, long discriminator subtype) with no address given. The
+// device gets its own factory data (`mattercam factory`) with a random
+// discriminator and passcode, so only this device can match.
+func TestCommissionByDiscovery(t *testing.T) {
+	state := t.TempDir()
+	disc := 1 + rand.IntN(4000)
+	passcode := 10000000 + rand.IntN(80000000)
+	factory := filepath.Join(state, "factory.json")
+	gen := exec.Command(binary, "factory", "-o", factory, "-discriminator", strconv.Itoa(disc), "-passcode", strconv.Itoa(passcode), "-store-passcode")
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("factory: %v\n%s", err, out)
+	}
+	fw := startFirmwareWith(t, state, freePort(t), "-factory", factory)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(fw.stderr.String(), "_L"+strconv.Itoa(disc)) {
+		if time.Now().After(deadline) {
+			t.Fatal("device never advertised its commissionable service")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	steps := controller(t, "e2e/commission.mjs", "--discriminator="+strconv.Itoa(disc), "--passcode="+strconv.Itoa(passcode),
+		"--address=127.0.0.1", "--port="+strconv.Itoa(fw.port))
+	for _, s := range []string{"commission", "read-basic", "decommission"} {
+		if !steps[s].OK {
+			t.Fatalf("step %s did not pass", s)
+		}
+	}
+	// Commissioned, the device advertises _matter._tcp for its fabric;
+	// after RemoveFabric it withdraws it.
+	deadline = time.Now().Add(3 * time.Second)
+	for {
+		log := fw.stderr.String()
+		if strings.Contains(log, "type=_matter._tcp") && strings.Contains(log, `msg="withdrew service" component=matter type=_matter._tcp`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("operational service not advertised and withdrawn:\n%s", tail(log, 30))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
