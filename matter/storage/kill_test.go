@@ -184,10 +184,11 @@ func TestKill9(t *testing.T) {
 		if err := cmd.Process.Kill(); err != nil { // SIGKILL
 			t.Fatal(err)
 		}
-		werr := cmd.Wait()
+		// Read to EOF before Wait: Wait closes the pipe (os/exec).
 		if err := <-done; err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
+		werr := cmd.Wait()
 		if ee := (*exec.ExitError)(nil); !errors.As(werr, &ee) || ee.ExitCode() != -1 {
 			t.Fatalf("round %d: helper did not die by the signal: %v; stderr:\n%s", round, werr, stderr.String())
 		}
