@@ -124,13 +124,26 @@ func TestTrickleBothWays(t *testing.T) {
 	if err := pc.SetLocalDescription(offer); err != nil {
 		t.Fatal(err)
 	}
-	var fromServer atomic.Int32
+	// The server trickles from the moment it has answered; like any
+	// signalling channel, the test holds those candidates until the viewer
+	// has applied the answer.
+	var (
+		fromServer atomic.Int32
+		answered   bool
+		held       []pion.ICECandidateInit
+	)
 	sess, err := srv.NewSession(offer.SDP, webrtc.SessionOptions{
 		OnICECandidate: func(c *pion.ICECandidateInit) {
 			if c == nil {
 				return
 			}
 			fromServer.Add(1)
+			mu.Lock()
+			defer mu.Unlock()
+			if !answered {
+				held = append(held, *c)
+				return
+			}
 			if err := pc.AddICECandidate(*c); err != nil {
 				t.Errorf("viewer AddICECandidate: %v", err)
 			}
@@ -147,6 +160,12 @@ func TestTrickleBothWays(t *testing.T) {
 		t.Fatal(err)
 	}
 	mu.Lock()
+	answered = true
+	for _, c := range held {
+		if err := pc.AddICECandidate(c); err != nil {
+			t.Fatal(err)
+		}
+	}
 	session = sess
 	for _, c := range early {
 		if err := sess.AddICECandidate(c); err != nil {
