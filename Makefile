@@ -44,14 +44,18 @@ test: deps
 	$(MAKE) cross-check
 
 # Each Fuzz target for FUZZTIME beyond its seed corpus (which `go test`
-# already runs).
+# already runs). On a 2-core machine the fuzzer's worker processes
+# occasionally die without a finding; such a failure is retried once, while
+# a real finding is saved to testdata/fuzz and fails the retry too.
 fuzz-short:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | cut -c6-); do \
 	    echo "fuzz $$pkg $$f"; \
-	    $(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) $$pkg >/dev/null || \
-	      { $(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) $$pkg; exit 1; }; \
+	    out=$$($(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) $$pkg 2>&1) || { \
+	      echo "$$out" | tail -20; \
+	      echo "retrying $$f: a crasher is saved under testdata/fuzz and fails the retry; a worker hiccup does not"; \
+	      $(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; }; \
 	  done; \
 	done
 
