@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -48,12 +49,14 @@ func (d *Device) advertise(ctx context.Context, adv dnssd.Advertiser) {
 			}
 			f := d.cfg.Factory
 			svc, err := dnssd.Commissionable(dnssd.CommissionableParams{
-				Instance: instance, Port: uint16(d.Port()), Discriminator: f.Discriminator,
+				Instance: instance, Port: uint16(d.Port()), Discriminator: uint16(d.discriminator.Load()),
 				VendorID: f.VendorID, ProductID: f.ProductID, DeviceType: cameraDeviceType,
 				DeviceName: f.ProductName, CommissioningMode: mode, Common: common,
 			})
 			if err == nil {
-				want["c"] = svc
+				// A new window is a new service (new subtypes must be
+				// probed and announced), not an update of the old one.
+				want[fmt.Sprintf("c/%d/%d", d.discriminator.Load(), mode)] = svc
 			} else {
 				d.log.Error("commissionable service", "err", err)
 			}

@@ -89,6 +89,9 @@ type Device struct {
 	wg     sync.WaitGroup // deferred session closes
 
 	enhanced atomic.Bool // the open window is an enhanced one (CM=2)
+	// discriminator of the open window: the factory one, or the one an
+	// administrator chose for an enhanced window (Core §11.19.8.1).
+	discriminator atomic.Uint32
 
 	// rootMu guards root while New builds it: CASE handshakes may ask for
 	// fabrics as soon as the transports are up.
@@ -248,6 +251,7 @@ func (d *Device) openInitialWindow() error {
 		return fmt.Errorf("device: open commissioning window: %w", err)
 	}
 	d.enhanced.Store(false)
+	d.discriminator.Store(uint32(d.cfg.Factory.Discriminator))
 	d.log.Info("commissioning window open", "discriminator", d.cfg.Factory.Discriminator)
 	return nil
 }
@@ -261,6 +265,7 @@ func (w *window) OpenEnhanced(p administratorcommissioning.WindowParams) error {
 		return err
 	}
 	w.d.enhanced.Store(true)
+	w.d.discriminator.Store(uint32(p.Discriminator))
 	return nil
 }
 

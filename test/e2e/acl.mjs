@@ -10,7 +10,7 @@
 // Next the ACL grants View to some other node only: reading NodeLabel
 // must now get 0x7E. Finally the full admin entry is restored, the write
 // succeeds, and the controller decommissions.
-import { check, commission, newController, readAttrs, run, step, writeAttr } from "./lib.mjs";
+import { check, commission, decommission, newController, readAttrs, run, step, writeAttr } from "./lib.mjs";
 
 const { AccessControl } = await import("@matter/main/clusters/access-control");
 const { BasicInformation } = await import("@matter/main/clusters/basic-information");
@@ -99,5 +99,5 @@ await run(async ({ closeLater }) => {
     return v.nodeLabel;
   });
 
-  await step("decommission", async () => peer.decommission());
+  await step("decommission", async () => decommission(peer));
 });

@@ -1,16 +1,19 @@
 // Scenario: NodeLabel write, subscription report, persistence.
 //
-// --phase=write: commission, subscribe to BasicInformation.nodeLabel on
+// --phase=write: commission, wait for matter.js's automatic subscription,
+//   subscribe (KeepSubscriptions) to BasicInformation.nodeLabel on
 //   endpoint 0, write nodeLabel = --label, wait for the device's
-//   change-driven report carrying the new value, then close the controller
-//   WITHOUT decommissioning (its storage under MATTER_PATH_ROOT keeps the
-//   fabric and the peer).
+//   change-driven reports carrying the new value on both subscriptions,
+//   then close the controller WITHOUT decommissioning (its storage under
+//   MATTER_PATH_ROOT keeps the fabric and the peer).
 // --phase=verify: with the same MATTER_PATH_ROOT, find the already
 //   commissioned peer (CASE only, no PASE), read nodeLabel over the wire,
 //   then decommission.
-import { args, check, commission, matter, newController, protocol, readAttrs, run, step, withTimeout, writeAttr } from "./lib.mjs";
+import { args, check, commission, decommission, matter, newController, protocol, readAttrs, run, step, withTimeout, writeAttr } from "./lib.mjs";
 
 const { BasicInformation } = await import("@matter/main/clusters/basic-information");
+const { BasicInformationClient } = await import("@matter/main/behaviors/basic-information");
+const { NetworkClient } = matter;
 const { Seconds } = matter;
 const { Read, Subscribe } = protocol;
 const label = args.label ?? "kitchen";
@@ -27,7 +30,22 @@ await run(async ({ closeLater }) => {
       return peer.peerAddress;
     });
 
-    // Every nodeLabel value the subscription delivers, in order.
+    // matter.js subscribes to everything (KeepSubscriptions=false) right
+    // after commissioning; wait until that subscription is up so that ours
+    // (KeepSubscriptions=true) is not sent concurrently with it (the
+    // concurrent case is concurrentsubscribe.mjs).
+    const autoLabels = [];
+    await step("auto-subscription", async () => {
+      const t0 = Date.now();
+      while (!(await peer.act((agent) => agent.get(NetworkClient).subscriptionActive))) {
+        check(Date.now() - t0 < 10000, "matter.js's automatic subscription not active within 10 s");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      peer.eventsOf(BasicInformationClient).nodeLabel$Changed.on((v) => autoLabels.push(v));
+      return Date.now() - t0;
+    });
+
+    // Every nodeLabel value our subscription delivers, in order.
     const reports = [];
     let wake = () => {};
     const req = Subscribe(
@@ -74,6 +92,15 @@ await run(async ({ closeLater }) => {
       const got = await waitFor(() => reports.slice(before).includes(label), 10000, `report of nodeLabel=${label}`);
       return got;
     });
+    await step("auto-report-nodelabel", async () => {
+      // The automatic wildcard subscription sees the change too.
+      const t0 = Date.now();
+      while (!autoLabels.includes(label)) {
+        check(Date.now() - t0 < 10000, `automatic subscription reported ${JSON.stringify(autoLabels)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return autoLabels;
+    });
     await step("read-nodelabel", async () => {
       const v = await readAttrs(peer, 0, BasicInformation, ["nodeLabel"]);
       check(v.nodeLabel === label, `read ${JSON.stringify(v)}`);
@@ -97,5 +124,5 @@ await run(async ({ closeLater }) => {
     check(v.nodeLabel === label, `nodeLabel after restart ${JSON.stringify(v)}`);
     return v;
   });
-  await step("decommission", async () => peer.decommission());
+  await step("decommission", async () => decommission(peer));
 });

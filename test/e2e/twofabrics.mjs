@@ -7,16 +7,19 @@
 // own storage and therefore its own root CA) commissions with that
 // passcode (fabric B). Each reads OperationalCredentials Fabrics and NOCs
 // fabric-filtered and sees only its own fabric; A's unfiltered read of
-// Fabrics sees both. B removes its fabric, A still reads Basic
-// Information and sees one fabric, then A decommissions.
-import { check, commission, matter, newController, protocol, readAttrs, run, step } from "./lib.mjs";
+// Fabrics sees both. With --b-discover=true, B finds the device by the
+// window's discriminator over DNS-SD instead of at the known address.
+// B removes its fabric, A still reads Basic Information and sees one
+// fabric, then A decommissions.
+import { args, check, commission, decommission, matter, newController, protocol, readAttrs, run, step, withTimeout } from "./lib.mjs";
 
 const { OperationalCredentials } = await import("@matter/main/clusters/operational-credentials");
 const { AdministratorCommissioning } = await import("@matter/main/clusters/administrator-commissioning");
 const { AdministratorCommissioningClient } = await import("@matter/main/behaviors/administrator-commissioning");
 const { BasicInformation } = await import("@matter/main/clusters/basic-information");
 const { ManualPairingCodeCodec } = await import("@matter/main/types");
-const { Crypto } = matter;
+const { Crypto, Seconds } = matter;
+const discover = args["b-discover"] === "true";
 const { PaseClient } = protocol;
 
 const big = (v) => (typeof v === "bigint" ? v.toString() : v);
@@ -46,11 +49,11 @@ await run(async ({ closeLater }) => {
     return peerA.peerAddress;
   });
 
-  let ecmPasscode, manualCode, fabricA, fabricB;
+  let ecmPasscode, ecmDiscriminator, manualCode, fabricA, fabricB;
   await step("a-open-window", async () => {
     const crypto = a.env.get(Crypto);
     ecmPasscode = PaseClient.generateRandomPasscode(crypto);
-    const discriminator = PaseClient.generateRandomDiscriminator(crypto);
+    const discriminator = (ecmDiscriminator = PaseClient.generateRandomDiscriminator(crypto));
     const salt = crypto.randomBytes(32);
     const iterations = 1000;
     const pakePasscodeVerifier = await PaseClient.generatePakePasscodeVerifier(crypto, ecmPasscode, { iterations, salt });
@@ -76,7 +79,22 @@ await run(async ({ closeLater }) => {
   closeLater(b);
   let peerB;
   await step("b-commission", async () => {
-    peerB = await commission(b, ecmPasscode);
+    if (discover) {
+      // Like a real second administrator: find the device by the
+      // window's discriminator over DNS-SD (_matterc._udp, _L<disc>).
+      peerB = await withTimeout(
+        b.peers.commission({
+          passcode: ecmPasscode,
+          discriminator: ecmDiscriminator,
+          timeout: Seconds(4),
+          onAttestationFailure: (f) => f.every((x) => x.level !== "error") || "attestation errors",
+        }),
+        15000,
+        `discovery of discriminator ${ecmDiscriminator}`,
+      );
+    } else {
+      peerB = await commission(b, ecmPasscode);
+    }
     const { currentFabricIndex } = await readAttrs(peerB, 0, OperationalCredentials, ["currentFabricIndex"]);
     fabricB = currentFabricIndex;
     check(fabricB > 0 && fabricB !== fabricA, `B's fabric index ${fabricB}, A's ${fabricA}`);
@@ -109,10 +127,17 @@ await run(async ({ closeLater }) => {
     check(JSON.stringify(idx) === JSON.stringify(want), `unfiltered Fabrics ${JSON.stringify(fabricsOf(v.fabrics ?? []))}`);
     const roots = new Set(v.fabrics.map((f) => Buffer.from(f.rootPublicKey).toString("hex")));
     check(roots.size === 2, "both fabrics have the same root public key");
-    return fabricsOf(v.fabrics);
+    // NOCs is fabric-sensitive: unfiltered, B's entry shows its fabric
+    // index only, never B's certificate (Core §7.13.5).
+    const n = await readAttrs(peerA, 0, OperationalCredentials, ["nocs"], false);
+    const nocs = (n.nocs ?? []).map((x) => ({ fabricIndex: x.fabricIndex, noc: x.noc?.length ?? 0 }));
+    check(nocs.length === 2, `unfiltered NOCs ${JSON.stringify(n.nocs === undefined ? n : nocs)}`);
+    check(nocs.find((x) => x.fabricIndex === fabricA)?.noc > 0, `A's own NOC missing: ${JSON.stringify(nocs)}`);
+    check(nocs.find((x) => x.fabricIndex === fabricB)?.noc === 0, `B's NOC visible to A: ${JSON.stringify(nocs)}`);
+    return { fabrics: fabricsOf(v.fabrics), nocs };
   });
 
-  await step("b-decommission", async () => peerB.decommission());
+  await step("b-decommission", async () => decommission(peerB));
 
   await step("a-after-b-left", async () => {
     const basic = await readAttrs(peerA, 0, BasicInformation, ["vendorId", "productName"]);
@@ -124,5 +149,5 @@ await run(async ({ closeLater }) => {
     return { basic, ...v };
   });
 
-  await step("a-decommission", async () => peerA.decommission());
+  await step("a-decommission", async () => decommission(peerA));
 });
