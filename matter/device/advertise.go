@@ -36,7 +36,9 @@ func (d *Device) advertise(ctx context.Context, adv dnssd.Advertiser) {
 		SessionIdleInterval: session.DefaultIdleInterval, SessionActiveInterval: session.DefaultActiveInterval,
 		SessionActiveThreshold: session.DefaultActiveThreshold, TCP: dnssd.TCPClient | dnssd.TCPServer,
 	}
-	instance := dnssd.RandomInstanceName()
+	// Each window gets its own instance name: re-announcing the same name
+	// with other subtypes right after its goodbye confuses caches.
+	instance, instanceKey := dnssd.RandomInstanceName(), ""
 	var live []published
 	t := time.NewTicker(advertisePoll)
 	defer t.Stop()
@@ -48,6 +50,10 @@ func (d *Device) advertise(ctx context.Context, adv dnssd.Advertiser) {
 				mode = dnssd.CommissioningEnhanced
 			}
 			f := d.cfg.Factory
+			key := fmt.Sprintf("c/%d/%d", d.discriminator.Load(), mode)
+			if key != instanceKey {
+				instance, instanceKey = dnssd.RandomInstanceName(), key
+			}
 			svc, err := dnssd.Commissionable(dnssd.CommissionableParams{
 				Instance: instance, Port: uint16(d.Port()), Discriminator: uint16(d.discriminator.Load()),
 				VendorID: f.VendorID, ProductID: f.ProductID, DeviceType: cameraDeviceType,
@@ -56,7 +62,7 @@ func (d *Device) advertise(ctx context.Context, adv dnssd.Advertiser) {
 			if err == nil {
 				// A new window is a new service (new subtypes must be
 				// probed and announced), not an update of the old one.
-				want[fmt.Sprintf("c/%d/%d", d.discriminator.Load(), mode)] = svc
+				want[key] = svc
 			} else {
 				d.log.Error("commissionable service", "err", err)
 			}

@@ -216,3 +216,11 @@ func TestTwoFabrics(t *testing.T) {
 	}
 	waitLog(t, fw, "commissioning window open", 2, 5*time.Second)
 }
+
+// TestEnhancedWindowDiscovery: controller B finds the enhanced window
+// that controller A opened by mDNS, by the discriminator A chose.
+func TestEnhancedWindowDiscovery(t *testing.T) {
+	fw := startFirmware(t, t.TempDir(), freePort(t))
+	steps := runScript(t, t.TempDir(), "e2e/twofabrics.mjs", "--address=127.0.0.1", "--port="+strconv.Itoa(fw.port), "--b-discover=true")
+	requireSteps(t, steps, "a-commission", "a-open-window", "b-commission", "b-decommission", "a-decommission")
+}
