@@ -84,14 +84,15 @@ func (s *Session) start(offer string, media offerMedia) error {
 	if s.opts.ICEServers != nil {
 		cfg.ICEServers = s.opts.ICEServers
 	}
-	// The watcher owns the session's end; reserve counted it in the
-	// server's WaitGroup.
-	go s.watch()
 	pc, err := s.srv.api.NewPeerConnection(cfg)
+	s.pc = pc // nil on error; close copes
+	// The watcher owns the session's end (reserve counted it in the
+	// server's WaitGroup), so it starts even when the connection could not
+	// be made; it starts after s.pc is set because close reads it.
+	go s.watch()
 	if err != nil {
 		return fmt.Errorf("webrtc: new peer connection: %w", err)
 	}
-	s.pc = pc
 
 	s.videoTrack = newTrack("video", "mattercam", s.srv.videoCodec)
 	senders := []*pion.RTPSender{}
