@@ -323,7 +323,7 @@ func (s *Server) serve(ctx context.Context, e *transport.Exchange, first transpo
 	case OpReadRequest:
 		err = s.handleRead(ctx, e, sess, first.Payload)
 	case OpSubscribeRequest:
-		err = s.handleSubscribe(ctx, e, sess, first.Payload)
+		err = s.handleSubscribe(ctx, e, sess, first)
 	case OpWriteRequest:
 		err = s.handleWrite(ctx, e, sess, first.Payload, timing{})
 	case OpInvokeRequest:

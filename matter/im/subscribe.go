@@ -27,6 +27,7 @@ type subscription struct {
 	sess     SecureSession
 	subject  dm.Subject
 	peer     uint64
+	counter  uint32 // message counter of the SubscribeRequest, for arrival order
 	filtered bool
 	attrs    []AttributePath
 	events   []EventPath
@@ -117,10 +118,10 @@ func (s *Server) remove(sub *subscription) {
 // acknowledged by a StatusResponse), and the SubscribeResponse with the
 // chosen MaxInterval ends the exchange. Reports then go out on new
 // exchanges the server opens on the same session.
-func (s *Server) handleSubscribe(ctx context.Context, e *transport.Exchange, sess SecureSession, payload []byte) error {
+func (s *Server) handleSubscribe(ctx context.Context, e *transport.Exchange, sess SecureSession, first transport.Message) error {
 	s.count(func(st *Stats) { st.Subscribes++ })
 	var req SubscribeRequest
-	if err := req.Unmarshal(payload); err != nil {
+	if err := req.Unmarshal(first.Payload); err != nil {
 		return abort(dm.StatusInvalidAction, "%v", err)
 	}
 	if req.MinIntervalFloor > req.MaxIntervalCeiling {
@@ -140,6 +141,7 @@ func (s *Server) handleSubscribe(ctx context.Context, e *transport.Exchange, ses
 		sess:     sess,
 		subject:  subj,
 		peer:     sess.PeerNodeID(),
+		counter:  first.Header.Counter,
 		filtered: req.FabricFiltered,
 		attrs:    req.AttributeRequests,
 		events:   req.EventRequests,
@@ -164,6 +166,30 @@ func (s *Server) handleSubscribe(ctx context.Context, e *transport.Exchange, ses
 	stop := context.AfterFunc(sub.ctx, cancel)
 	defer stop()
 
+	err := s.prime(pctx, e, sess, sub, &req)
+	if err != nil && sub.ctx.Err() != nil && ctx.Err() == nil {
+		// A later request of the subscriber (KeepSubscriptions false),
+		// RemoveFabric or eviction ended the subscription while it was
+		// priming. The subscriber still gets an answer, so that it does
+		// not wait out its response timeout (Core §8.5.2).
+		return abort(dm.StatusFailure, "subscription %d ended while priming", sub.id)
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.subs[sub.id] != sub {
+		return errors.New("im: subscription cancelled while priming")
+	}
+	ok = true
+	s.wg.Add(1)
+	go sub.run()
+	return nil
+}
+
+// prime sends the priming reports of sub and its SubscribeResponse.
+func (s *Server) prime(pctx context.Context, e *transport.Exchange, sess SecureSession, sub *subscription, req *SubscribeRequest) error {
 	rd := s.newReader(pctx, e, sess, req.FabricFiltered)
 	rd.dvf = req.DataVersionFilters[:min(len(req.DataVersionFilters), s.cfg.MaxDataVersionFilters)]
 	rd.eventStatuses = true
@@ -194,18 +220,7 @@ func (s *Server) handleSubscribe(ctx context.Context, e *transport.Exchange, ses
 	if err != nil {
 		return err
 	}
-	if err := e.Send(pctx, uint8(OpSubscribeResponse), resp); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed || s.subs[sub.id] != sub {
-		return errors.New("im: subscription cancelled while priming")
-	}
-	ok = true
-	s.wg.Add(1)
-	go sub.run()
-	return nil
+	return e.Send(pctx, uint8(OpSubscribeResponse), resp)
 }
 
 // chooseMaxInterval picks the MaxInterval of a subscription (Core §8.5.1.2):
@@ -235,7 +250,7 @@ func (s *Server) admit(sub *subscription, keep bool) error {
 	fabric := sub.subject.FabricIndex
 	if !keep {
 		for _, o := range s.subs {
-			if o.subject.FabricIndex == fabric && o.peer == sub.peer {
+			if o.subject.FabricIndex == fabric && o.peer == sub.peer && o.before(sub) {
 				s.dropLocked(o)
 			}
 		}
@@ -282,6 +297,20 @@ func (s *Server) admit(sub *subscription, keep bool) error {
 	sub.seq = s.seqLocked()
 	s.subs[sub.id] = sub
 	return nil
+}
+
+// before reports whether o's SubscribeRequest came before sub's.
+// KeepSubscriptions false ends the subscriptions the subscriber held when
+// it sent the request (Core §8.5.1), not those it asked for afterwards:
+// exchanges are served concurrently, so a later request may be admitted
+// first. On one session the message counter gives the order in which the
+// peer sent them (Core §4.6.5: it increases with every message); across
+// sessions the older subscription is the one on the other session.
+func (o *subscription) before(sub *subscription) bool {
+	if o.sess != sub.sess {
+		return true
+	}
+	return int32(sub.counter-o.counter) > 0
 }
 
 // seqLocked returns increasing admission numbers.

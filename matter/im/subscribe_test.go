@@ -1,6 +1,7 @@
 package im
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sync"
@@ -472,6 +473,79 @@ func TestSubscribeOverTCP(t *testing.T) {
 		rep, _ := rec.get(1)
 		if items, _ := listItems(rep.Attributes[0].Data.Data); len(items) != 3 {
 			t.Fatalf("changed list of %d items", len(items))
+		}
+	})
+}
+
+// TestSubscribeKeepSubscriptionsOrder: KeepSubscriptions false ends the
+// subscriptions the subscriber held when it sent the request, never one it
+// asked for afterwards on the same session even when that one was admitted
+// first (exchanges are served concurrently; matter.js sends its automatic
+// KeepSubscriptions=false subscription and an application one 1 ms apart).
+func TestSubscribeKeepSubscriptionsOrder(t *testing.T) {
+	en := newEnv(t, envOpts{})
+	subj := dm.Subject{FabricIndex: 1}
+	mk := func(counter uint32, sess SecureSession) *subscription {
+		sub := &subscription{s: en.srv, sess: sess, subject: subj, peer: ctrlNodeID, counter: counter}
+		sub.ctx, sub.cancel = context.WithCancel(t.Context())
+		return sub
+	}
+	held := func() []uint32 {
+		var ids []uint32
+		for _, s := range en.srv.Subscriptions() {
+			ids = append(ids, s.ID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	admit := func(sub *subscription, keep bool) {
+		t.Helper()
+		if err := en.srv.admit(sub, keep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := mk(1, nil) // an older session's subscription
+	admit(other, true)
+	later := mk(101, en.udpDev)
+	admit(later, true)
+	earlier := mk(100, en.udpDev) // sent before later, admitted after it
+	admit(earlier, false)
+	if got, want := held(), []uint32{later.id, earlier.id}; !slices.Equal(got, want) {
+		t.Fatalf("held %v, want %v (the older session's subscription ended, the later request's kept)", got, want)
+	}
+	last := mk(102, en.udpDev)
+	admit(last, false)
+	if got := held(); !slices.Equal(got, []uint32{last.id}) {
+		t.Fatalf("held %v, want only %d", got, last.id)
+	}
+	// Counters compare modulo 2^32 (Core §4.6.1: they may roll over).
+	wrapped := mk(3, en.udpDev)
+	if !(&subscription{sess: en.udpDev, counter: 0xFFFF_FFF0}).before(wrapped) {
+		t.Fatal("counter 0xFFFFFFF0 is not before 3")
+	}
+}
+
+// TestSubscribeEndedWhilePriming: a subscription ended while its priming
+// report waits for the subscriber's StatusResponse still gets an answer,
+// a StatusResponse FAILURE, instead of silence.
+func TestSubscribeEndedWhilePriming(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		en := newEnv(t, envOpts{})
+		r := en.raw(en.udp)
+		r.send(OpSubscribeRequest, &SubscribeRequest{KeepSubscriptions: true, MaxIntervalCeiling: 30,
+			AttributeRequests: []AttributePath{AttrPath(1, clusterTest, attrCounter)}})
+		var rep ReportData
+		r.recv(OpReportData, &rep) // and do not acknowledge it
+		s, err := en.cli.Subscribe(t.Context(), en.udp, &SubscribeRequest{KeepSubscriptions: false, MaxIntervalCeiling: 30,
+			AttributeRequests: []AttributePath{AttrPath(1, clusterTest, attrCounter)}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		r.status(dm.StatusFailure)
+		synctest.Wait()
+		if subs := en.srv.Subscriptions(); len(subs) != 1 || subs[0].ID != s.ID() {
+			t.Fatalf("server holds %+v, want only %d", subs, s.ID())
 		}
 	})
 }

@@ -55,7 +55,11 @@ await run(async ({ closeLater }) => {
       });
     }
   } finally {
-    for (const s of open) await s.close?.().catch?.(() => {});
+    for (const s of open) {
+      try {
+        await s.close?.();
+      } catch {}
+    }
   }
   await step("decommission", async () => decommission(peer));
 });

@@ -224,3 +224,18 @@ func TestEnhancedWindowDiscovery(t *testing.T) {
 	steps := runScript(t, t.TempDir(), "e2e/twofabrics.mjs", "--address=127.0.0.1", "--port="+strconv.Itoa(fw.port), "--b-discover=true")
 	requireSteps(t, steps, "a-commission", "a-open-window", "b-commission", "b-decommission", "a-decommission")
 }
+
+// TestConcurrentSubscribe: matter.js sends two SubscribeRequests on one
+// session 1 ms apart, KeepSubscriptions false then true, ten rounds; the
+// second must be established every round (it came after the first, so the
+// first may not end it, Core §8.5.1) and the first too.
+func TestConcurrentSubscribe(t *testing.T) {
+	fw := startFirmware(t, t.TempDir(), freePort(t))
+	steps := runScript(t, t.TempDir(), "e2e/concurrentsubscribe.mjs", "--address=127.0.0.1",
+		"--port="+strconv.Itoa(fw.port), "--rounds=10", "--within-ms=3000")
+	names := []string{"commission"}
+	for i := 1; i <= 10; i++ {
+		names = append(names, "round-"+strconv.Itoa(i))
+	}
+	requireSteps(t, steps, append(names, "decommission")...)
+}
