@@ -39,6 +39,8 @@ type options struct {
 	logLevel    string
 	logFormat   string
 	showVersion bool
+	failSafe    time.Duration
+	failSafeMax time.Duration
 }
 
 func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
@@ -57,6 +59,8 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	set.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	set.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	set.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+	set.DurationVar(&o.failSafe, "failsafe-expiry", 60*time.Second, "fail-safe `duration` a commissioner arms first (BasicCommissioningInfo)")
+	set.DurationVar(&o.failSafeMax, "failsafe-max-cumulative", 900*time.Second, "longest `duration` a fail-safe may stay armed (BasicCommissioningInfo)")
 	return set
 }
 

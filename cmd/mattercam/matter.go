@@ -30,7 +30,8 @@ func startMatter(o options, log *slog.Logger, stdout io.Writer) (*device.Device,
 	}
 	d, err := device.New(device.Config{
 		StateDir: o.stateDir, Port: o.matterPort, Factory: fd, Interface: o.netIface, DisableMDNS: !o.mdns,
-		SoftwareVersionString: version, Logger: log,
+		SoftwareVersionString: version, FailSafeExpiry: o.failSafe,
+		MaxCumulativeFailsafe: o.failSafeMax, Logger: log,
 	})
 	if err != nil {
 		return nil, err

@@ -65,7 +65,11 @@ type Config struct {
 	MDNS                  dnssd.Config
 	SoftwareVersion       uint32
 	SoftwareVersionString string
-	Logger                *slog.Logger
+	// FailSafeExpiry and MaxCumulativeFailsafe are BasicCommissioningInfo
+	// (Core §11.10.6.2): the fail-safe a commissioner arms first (0 means
+	// 60 s) and the longest it may keep one armed in total (0 means 900 s).
+	FailSafeExpiry, MaxCumulativeFailsafe time.Duration
+	Logger                                *slog.Logger
 }
 
 // Device is a running Matter node.
@@ -172,7 +176,7 @@ func New(cfg Config) (d *Device, err error) {
 		Node: d.node, Events: d.events, Store: d.store, Factory: cfg.Factory,
 		Window: &window{d: d}, Interface: iface, MaxPathsPerInvoke: maxPathsPerInvoke,
 		SoftwareVersion: cfg.SoftwareVersion, SoftwareVersionString: cfg.SoftwareVersionString,
-		Logger: d.log,
+		FailSafeExpiryLength: cfg.FailSafeExpiry, MaxCumulativeFailsafe: cfg.MaxCumulativeFailsafe, Logger: d.log,
 		Callbacks: rootnode.Callbacks{
 			ClosePASE:           func() { d.closeLater(func(s *session.Secure) bool { return s.AuthMode() == session.AuthPASE }) },
 			CloseFabricSessions: func(idx uint8) { d.closeFabric(idx) },

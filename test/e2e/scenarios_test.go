@@ -239,3 +239,25 @@ func TestConcurrentSubscribe(t *testing.T) {
 	}
 	requireSteps(t, steps, append(names, "decommission")...)
 }
+
+// TestFailSafeExpiryRollsBack: matter.js commissions up to AddNOC over
+// PASE and stops there; the device's fail-safe (armed for 4 s, at most 5 s
+// in total, however matter.js re-arms it) expires and removes
+// the fabric, its root, NOC and ACL (Core §11.10.7.2.2); a second
+// controller then commissions with the same passcode and finds only its
+// own fabric.
+func TestFailSafeExpiryRollsBack(t *testing.T) {
+	state := t.TempDir()
+	port := freePort(t)
+	fw := startFirmwareWith(t, state, port, "-failsafe-expiry=4s", "-failsafe-max-cumulative=5s")
+	steps := runScript(t, t.TempDir(), "e2e/failsafe.mjs", "--address=127.0.0.1", "--port="+strconv.Itoa(port), "--wait-ms=6000")
+	requireSteps(t, steps, "a-half-commission", "wait-expiry", "b-commission", "b-one-fabric", "b-acl-own-only",
+		"b-breadcrumb", "decommission")
+	log := fw.stderr.String()
+	for _, want := range []string{`msg="fail-safe expired"`, `removed=1`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("firmware log lacks %s", want)
+		}
+	}
+	waitLog(t, fw, "commissioning window open", 2, 5*time.Second)
+}
