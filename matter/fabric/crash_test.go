@@ -187,7 +187,12 @@ func FuzzDecodeRecord(f *testing.F) {
 	e := newEnv(f, Config{})
 	commission(f, e.tb, newCA(f, 1, true), 1)
 	commission(f, e.tb, newCA(f, 2, false), 1)
-	for _, k := range []string{"fabric.1", "fabric.2", metaKey} {
+	commission(f, e.tb, newCA(f, 3, false), 1)
+	if err := e.tb.SetVIDVerification(3, VIDVerificationUpdate{Statement: bytes.Repeat([]byte{0x21}, VIDVerificationStatementSize),
+		SetStatement: true, VVSC: []byte{1, 2, 3}, SetVVSC: true}); err != nil {
+		f.Fatal(err)
+	}
+	for _, k := range []string{"fabric.1", "fabric.2", "fabric.3", metaKey} {
 		b, err := e.store.Get(k)
 		if err != nil {
 			f.Fatal(err)
@@ -208,7 +213,8 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r2.index != r.index || r2.nodeID != r.nodeID || !bytes.Equal(r2.noc, r.noc) || r2.label != r.label {
+		if r2.index != r.index || r2.nodeID != r.nodeID || !bytes.Equal(r2.noc, r.noc) || r2.label != r.label ||
+			!bytes.Equal(r2.vvs, r.vvs) || !bytes.Equal(r2.vvsc, r.vvsc) {
 			t.Fatal("round trip changed the record")
 		}
 	})

@@ -48,6 +48,17 @@
 // ChangeRemoved notification. A restart must behave as a fail-safe expiry
 // (§11.10.7.2); since staged state is never stored, a restart forgets it.
 //
+// # VID verification
+//
+// Since Core 1.4.2 an administrator may replace its fabric's vendor ID and
+// attach a VID verification statement and a VVSC
+// (SetVIDVerificationStatement, §11.18.6.14; Table.SetVIDVerification), and
+// any administrator may ask the node to prove it holds a fabric by signing a
+// challenge with that fabric's operational key (SignVIDVerificationRequest,
+// §11.18.6.15 and §6.4.10; Table.SignVIDVerification). The statement and
+// VVSC are part of the fabric's record: stored at once for a committed
+// fabric, staged with a fabric AddNOC or UpdateNOC staged.
+//
 // # Errors
 //
 // Failures that the NOCResponse command reports carry a Status, the

@@ -215,7 +215,8 @@ func descEqual(a, b Descriptor) bool {
 		a.FabricID == b.FabricID && a.NodeID == b.NodeID && a.Label == b.Label &&
 		bytes.Equal(a.RCAC, b.RCAC) && bytes.Equal(a.ICAC, b.ICAC) && bytes.Equal(a.NOC, b.NOC) &&
 		slices.Equal(a.CATs, b.CATs) && a.CompressedFabricID == b.CompressedFabricID &&
-		bytes.Equal(a.IPKEpochKey, b.IPKEpochKey) && a.Pending == b.Pending && a.Updating == b.Updating
+		bytes.Equal(a.IPKEpochKey, b.IPKEpochKey) && a.Pending == b.Pending && a.Updating == b.Updating &&
+		bytes.Equal(a.VIDVerificationStatement, b.VIDVerificationStatement) && bytes.Equal(a.VVSC, b.VVSC)
 }
 
 func (s state) equal(o state) bool {

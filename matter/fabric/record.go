@@ -25,6 +25,11 @@ type record struct {
 	vendorID uint16
 	label    string
 	ipkEpoch []byte // the IPK epoch key AddNOC delivered
+	// vvs is the VID verification statement and vvsc the VID
+	// verification signer certificate SetVIDVerificationStatement set
+	// (§11.18.6.14); nil when absent. A fabric with an ICAC has no VVSC
+	// (§11.18.4.4).
+	vvs, vvsc []byte
 
 	// Derived.
 	rootPub  []byte // 65 octets
@@ -125,7 +130,13 @@ func (r *record) secure() securechannel.Fabric {
 //	  2 = RCAC, 3 = ICAC (absent if none), 4 = NOC,
 //	  5 = operational private key (32-octet big-endian scalar),
 //	  6 = vendor ID, 7 = label, 8 = IPK epoch key,
+//	  9 = VID verification statement (absent if none),
+//	  10 = VVSC (absent if none),
 //	}
+//
+// Fields 9 and 10 came with VID verification (Core 1.4.2). They are
+// optional, so a record without them is still version 1, and a reader that
+// predates them skips them as unknown tags and loses nothing else.
 const recordVersion = 1
 
 // errRecord reports a stored fabric that does not decode or verify.
@@ -149,6 +160,12 @@ func (r *record) encode() ([]byte, error) {
 	w.PutUint(tlv.ContextTag(6), uint64(r.vendorID))
 	w.PutString(tlv.ContextTag(7), r.label)
 	w.PutBytes(tlv.ContextTag(8), r.ipkEpoch)
+	if len(r.vvs) > 0 {
+		w.PutBytes(tlv.ContextTag(9), r.vvs)
+	}
+	if len(r.vvsc) > 0 {
+		w.PutBytes(tlv.ContextTag(10), r.vvsc)
+	}
 	w.EndContainer()
 	return w.Bytes()
 }
@@ -170,7 +187,7 @@ func decodeRecord(b []byte) (*record, error) {
 	var (
 		version, index, vendorID uint64
 		rcac, icac, noc, key     []byte
-		ipkEpoch                 []byte
+		ipkEpoch, vvs, vvsc      []byte
 		label                    string
 		seen                     uint16
 	)
@@ -183,7 +200,7 @@ func decodeRecord(b []byte) (*record, error) {
 			return nil, fmt.Errorf("%w: %w", errRecord, err)
 		}
 		tag := r.Tag()
-		if tag.Kind() != tlv.TagContext || tag.Number() > 8 {
+		if tag.Kind() != tlv.TagContext || tag.Number() > 10 {
 			continue
 		}
 		seen |= 1 << tag.Number()
@@ -206,6 +223,10 @@ func decodeRecord(b []byte) (*record, error) {
 			label, err = r.String()
 		case 8:
 			ipkEpoch, err = r.Bytes()
+		case 9:
+			vvs, err = r.Bytes()
+		case 10:
+			vvsc, err = r.Bytes()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: field %d: %w", errRecord, tag.Number(), err)
@@ -231,6 +252,12 @@ func decodeRecord(b []byte) (*record, error) {
 		return nil, fmt.Errorf("%w: label of %d octets", errRecord, len(label))
 	case len(ipkEpoch) != crypto.SymmetricKeySize:
 		return nil, fmt.Errorf("%w: IPK epoch key of %d octets", errRecord, len(ipkEpoch))
+	case seen&(1<<9) != 0 && len(vvs) != VIDVerificationStatementSize:
+		return nil, fmt.Errorf("%w: VID verification statement of %d octets", errRecord, len(vvs))
+	case seen&(1<<10) != 0 && (len(vvsc) == 0 || len(vvsc) > MaxVVSCLen):
+		return nil, fmt.Errorf("%w: VVSC of %d octets", errRecord, len(vvsc))
+	case len(vvsc) > 0 && len(icac) > 0:
+		return nil, fmt.Errorf("%w: both an ICAC and a VVSC", errRecord)
 	}
 	priv, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), key)
 	if err != nil {
@@ -251,6 +278,7 @@ func decodeRecord(b []byte) (*record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errRecord, err)
 	}
+	rec.vvs, rec.vvsc = slices.Clone(vvs), slices.Clone(vvsc)
 	return rec, nil
 }
 

@@ -284,6 +284,13 @@ func (t *Table) UpdateNOC(index uint8, noc, icac []byte) error {
 		t.mu.Unlock()
 		return fmt.Errorf("fabric: %w", err)
 	}
+	// The VID verification statement binds the root, fabric ID and vendor
+	// ID, which UpdateNOC keeps, so it stays. A VVSC exists only for a
+	// chain without an ICAC (§11.18.4.4): a new chain with one drops it.
+	rec.vvs = old.vvs
+	if rec.icac == nil {
+		rec.vvsc = old.vvsc
+	}
 	st.updated, st.nocDone, st.key = rec, true, nil
 	t.publish()
 	t.mu.Unlock()

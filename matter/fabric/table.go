@@ -74,6 +74,9 @@ const (
 	// ChangeCommitted: CommissioningComplete stored the staged change of
 	// the fabric. No attribute changes.
 	ChangeCommitted
+	// ChangeVIDVerification: SetVIDVerificationStatement changed its
+	// vendor ID, VID verification statement (Fabrics) or VVSC (NOCs).
+	ChangeVIDVerification
 )
 
 // Change is a change notification.
@@ -121,6 +124,9 @@ type Descriptor struct {
 	CATs               []uint32
 	CompressedFabricID [crypto.CompressedFabricIDSize]byte
 	IPKEpochKey        []byte
+	// VIDVerificationStatement (85 octets) and VVSC are what
+	// SetVIDVerificationStatement set (§11.18.6.14); nil when absent.
+	VIDVerificationStatement, VVSC []byte
 	// Pending is set for a fabric AddNOC added and CommissioningComplete
 	// has not yet committed; Updating for one whose NOC an UpdateNOC
 	// replaced in the same way (the fields show the new NOC).
@@ -302,19 +308,21 @@ func (t *Table) lookup(index uint8) *record {
 
 func (t *Table) describe(r *record) Descriptor {
 	d := Descriptor{
-		Index:              r.index,
-		RootPublicKey:      slices.Clone(r.rootPub),
-		VendorID:           r.vendorID,
-		FabricID:           r.fabricID,
-		NodeID:             r.nodeID,
-		Label:              r.label,
-		RCAC:               slices.Clone(r.rcac),
-		ICAC:               slices.Clone(r.icac),
-		NOC:                slices.Clone(r.noc),
-		CompressedFabricID: r.cfid,
-		IPKEpochKey:        slices.Clone(r.ipkEpoch),
-		Pending:            t.stage.added == r,
-		Updating:           t.stage.updated == r,
+		Index:                    r.index,
+		RootPublicKey:            slices.Clone(r.rootPub),
+		VendorID:                 r.vendorID,
+		FabricID:                 r.fabricID,
+		NodeID:                   r.nodeID,
+		Label:                    r.label,
+		RCAC:                     slices.Clone(r.rcac),
+		ICAC:                     slices.Clone(r.icac),
+		NOC:                      slices.Clone(r.noc),
+		CompressedFabricID:       r.cfid,
+		IPKEpochKey:              slices.Clone(r.ipkEpoch),
+		VIDVerificationStatement: slices.Clone(r.vvs),
+		VVSC:                     slices.Clone(r.vvsc),
+		Pending:                  t.stage.added == r,
+		Updating:                 t.stage.updated == r,
 	}
 	for _, c := range r.cats {
 		d.CATs = append(d.CATs, uint32(c))

@@ -58,12 +58,10 @@ type Config struct {
 type Notifier = serve.Notifier
 
 // Server is the Operational Credentials cluster (Core §11.18): device
-// attestation, the Node Operational CSR procedure, and adding, updating,
-// labelling and removing fabrics in the fabric table.
-//
-// The VID verification commands (SetVIDVerificationStatement,
-// SignVIDVerificationRequest, Core §11.18.6.14 and §11.18.6.15) are not
-// served: the fabric table keeps no VID verification statement or VVSC.
+// attestation, the Node Operational CSR procedure, adding, updating,
+// labelling and removing fabrics in the fabric table, and Fabric Table
+// Vendor ID Verification (Core 1.4.2+ §6.4.10: SetVIDVerificationStatement
+// and SignVIDVerificationRequest, §11.18.6.14 to §11.18.6.16).
 type Server struct {
 	serve.Base
 	cfg Config
@@ -75,7 +73,8 @@ var _ dm.Cluster = (*Server)(nil)
 var meta = serve.Subset(&Meta,
 	[]uint32{AttrNOCs, AttrFabrics, AttrSupportedFabrics, AttrCommissionedFabrics, AttrTrustedRootCertificates, AttrCurrentFabricIndex},
 	[]uint32{CmdAttestationRequest, CmdCertificateChainRequest, CmdCSRRequest, CmdAddNOC, CmdUpdateNOC,
-		CmdUpdateFabricLabel, CmdRemoveFabric, CmdAddTrustedRootCertificate},
+		CmdUpdateFabricLabel, CmdRemoveFabric, CmdAddTrustedRootCertificate,
+		CmdSetVIDVerificationStatement, CmdSignVIDVerificationRequest},
 	nil)
 
 // New returns an OperationalCredentials server.
@@ -147,6 +146,10 @@ func (s *Server) ReadAttribute(req *dm.Request, attr uint32, w *tlv.Writer, tag 
 			if len(d.ICAC) > 0 {
 				n.ICAC = field.NonNull(d.ICAC)
 			}
+			// Omitted, not empty, when there is none (§11.18.4.4).
+			if len(d.VVSC) > 0 {
+				n.Vvsc = field.Some(d.VVSC)
+			}
 			n.EncodeTLV(w, tlv.AnonymousTag())
 		}
 		w.EndContainer()
@@ -158,6 +161,10 @@ func (s *Server) ReadAttribute(req *dm.Request, attr uint32, w *tlv.Writer, tag 
 			}
 			fd := FabricDescriptor{RootPublicKey: d.RootPublicKey, VendorID: d.VendorID, FabricID: d.FabricID,
 				NodeID: d.NodeID, Label: d.Label, FabricIndex: d.Index}
+			// Present only while one is installed (§11.18.4.5 field 6).
+			if len(d.VIDVerificationStatement) > 0 {
+				fd.VIDVerificationStatement = field.Some(d.VIDVerificationStatement)
+			}
 			fd.EncodeTLV(w, tlv.AnonymousTag())
 		}
 		w.EndContainer()
@@ -266,6 +273,22 @@ func (s *Server) Invoke(req *dm.Request, cmd uint32, r *tlv.Reader, resp *dm.Com
 			return err
 		}
 		return serve.Respond(resp, CmdNOCResponse, out)
+	case CmdSetVIDVerificationStatement:
+		var in SetVIDVerificationStatementRequest
+		if err := serve.DecodeCommand(r, &in); err != nil {
+			return err
+		}
+		return s.setVIDVerificationStatement(req, &in)
+	case CmdSignVIDVerificationRequest:
+		var in SignVIDVerificationRequest
+		if err := serve.DecodeCommand(r, &in); err != nil {
+			return err
+		}
+		out, err := s.signVIDVerificationRequest(req, &in)
+		if err != nil {
+			return err
+		}
+		return serve.Respond(resp, CmdSignVIDVerificationResponse, out)
 	}
 	return serve.UnsupportedCommand()
 }
@@ -459,6 +482,77 @@ func (s *Server) removeFabric(in *RemoveFabricRequest) (*NOCResponse, error) {
 	return &NOCResponse{StatusCode: NodeOperationalCertStatusOK, FabricIndex: field.Some(idx)}, nil
 }
 
+// setVIDVerificationStatement is SetVIDVerificationStatement (Core
+// §11.18.6.14) on the accessing fabric. It needs no fail-safe; inside one,
+// on a fabric AddNOC or UpdateNOC staged, the change is staged with it and
+// reverted if the fail-safe expires (fabric.Table.SetVIDVerification).
+//
+// Statuses: INVALID_COMMAND when no field is present; CONSTRAINT_ERROR for
+// a VendorID that is not a valid AdminVendorID (as AddNOC's, 0x0001 to
+// 0xFFF4), a statement neither 0 nor 85 octets, a VVSC over 400 octets (the
+// decoder catches lengths beyond the field's maximum); INVALID_COMMAND for
+// a VVSC, even an empty one, on a fabric with an ICAC. Checks come before
+// any change, so a refused command changes nothing.
+func (s *Server) setVIDVerificationStatement(req *dm.Request, in *SetVIDVerificationStatementRequest) error {
+	idx := req.Subject.FabricIndex
+	if idx == 0 {
+		// Fabric-scoped: the IM refuses it without an accessing fabric
+		// already; this guards direct callers.
+		return serve.Status(dm.StatusUnsupportedAccess)
+	}
+	if !in.VendorID.Present && !in.VIDVerificationStatement.Present && !in.Vvsc.Present {
+		return serve.Status(dm.StatusInvalidCommand)
+	}
+	u := fabric.VIDVerificationUpdate{
+		VendorID: in.VendorID.Value, SetVendorID: in.VendorID.Present,
+		Statement: in.VIDVerificationStatement.Value, SetStatement: in.VIDVerificationStatement.Present,
+		VVSC: in.Vvsc.Value, SetVVSC: in.Vvsc.Present,
+	}
+	err := s.cfg.Fabrics.SetVIDVerification(idx, u)
+	switch {
+	case err == nil:
+	case errors.Is(err, fabric.ErrInvalidFabricIndex):
+		// The accessing fabric went away (RemoveFabric on another
+		// exchange) while this command was in flight.
+		return &dm.StatusError{Status: dm.StatusUnsupportedAccess, Err: err}
+	default:
+		return tableError(err)
+	}
+	s.log.Info("VID verification data set", "fabric", idx, "vendor", in.VendorID.Present,
+		"statement", in.VIDVerificationStatement.Present, "vvsc", in.Vvsc.Present)
+	return nil
+}
+
+// signVIDVerificationRequest is SignVIDVerificationRequest (Core
+// §11.18.6.15), answered by SignVIDVerificationResponse (§11.18.6.16): the
+// operational key of fabric FabricIndex, which need not be the accessing
+// fabric, signs vendor_id_verification_tbs, which binds the client's
+// challenge, the current session's attestation challenge, the fabric index
+// and the fabric's root public key, fabric ID, vendor ID and VID
+// verification statement (fabric.Table.SignVIDVerification has the
+// layout). The verifier checks it with the NOC's public key (§6.4.10,
+// step 10): the node proves it holds that fabric's identity.
+//
+// Statuses: CONSTRAINT_ERROR for a FabricIndex outside 1 to 254 or a
+// ClientChallenge not 32 octets (the decoder), and for a FabricIndex with
+// no entry in the Fabrics attribute; FAILURE when the session has no
+// attestation challenge.
+func (s *Server) signVIDVerificationRequest(req *dm.Request, in *SignVIDVerificationRequest) (*SignVIDVerificationResponse, error) {
+	ch, err := challenge(req)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := s.cfg.Fabrics.SignVIDVerification(in.FabricIndex, in.ClientChallenge, ch)
+	switch {
+	case err == nil:
+	case errors.Is(err, fabric.ErrInvalidFabricIndex):
+		return nil, &dm.StatusError{Status: dm.StatusConstraintError, Err: err}
+	default:
+		return nil, tableError(err)
+	}
+	return &SignVIDVerificationResponse{FabricIndex: in.FabricIndex, FabricBindingVersion: fabric.FabricBindingVersion, Signature: sig}, nil
+}
+
 // nocResult maps a fabric table failure: one with a
 // NodeOperationalCertStatusEnum becomes an NOCResponse, the others an
 // Interaction Model status.
@@ -472,13 +566,13 @@ func (s *Server) nocResult(err error) (*NOCResponse, error) {
 }
 
 // tableError maps a fabric table failure without an NOCResponse status:
-// out of sequence or out of constraints is CONSTRAINT_ERROR, a bad root
-// INVALID_COMMAND, anything else (storage) FAILURE.
+// out of sequence or out of constraints is CONSTRAINT_ERROR, a bad root or
+// a VVSC beside an ICAC INVALID_COMMAND, anything else (storage) FAILURE.
 func tableError(err error) error {
 	switch {
 	case errors.Is(err, fabric.ErrConstraint):
 		return &dm.StatusError{Status: dm.StatusConstraintError, Err: err}
-	case errors.Is(err, fabric.ErrInvalidRoot):
+	case errors.Is(err, fabric.ErrInvalidRoot), errors.Is(err, fabric.ErrVVSCWithICAC):
 		return &dm.StatusError{Status: dm.StatusInvalidCommand, Err: err}
 	}
 	return &dm.StatusError{Status: dm.StatusFailure, Err: err}

@@ -2,7 +2,10 @@ package operationalcredentials
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/sha256"
 	"errors"
+	"math/big"
 	"slices"
 	"strings"
 	"sync"
@@ -626,8 +629,10 @@ func TestReadFabricScopedLists(t *testing.T) {
 	if roots := servetest.ReadElement(t, e.s, req, AttrTrustedRootCertificates); len(roots.Members) != 2 {
 		t.Errorf("%d trusted roots", len(roots.Members))
 	}
-	if e.s.Meta().Command(CmdSignVIDVerificationRequest) != nil {
-		t.Error("metadata lists a command the server does not serve")
+	m := e.s.Meta()
+	if m.Command(CmdSignVIDVerificationRequest) == nil || m.Command(CmdSetVIDVerificationStatement) == nil ||
+		!slices.Contains(m.Generated, CmdSignVIDVerificationResponse) {
+		t.Error("metadata does not list the VID verification commands")
 	}
 }
 
@@ -635,5 +640,277 @@ func TestDebugTextBounded(t *testing.T) {
 	long := errors.New(strings.Repeat("é", 100))
 	if s := debugText(long); len(s) > maxDebugText || !strings.HasPrefix(long.Error(), s) {
 		t.Errorf("debugText = %d octets", len(s))
+	}
+}
+
+// VID verification (Core §11.18.6.14 to §11.18.6.16, §6.4.10).
+
+var (
+	vidStatement = append([]byte{0x21}, bytes.Repeat([]byte{0x42}, 84)...)
+	vidVVSC      = bytes.Repeat([]byte{0xAA}, 400)
+)
+
+// vidEnv has fabric 1 with an ICAC and fabric 2 without, on its own root
+// with fabric ID 0x2222.
+func vidEnv(t *testing.T) (e *env, ca2 *servetest.CA, f1, f2 uint8) {
+	t.Helper()
+	e = newEnv(t)
+	f1 = e.commission(servetest.NewCA(t, 1, true), deviceNode)
+	ca2 = servetest.NewCA(t, 0x2222, false)
+	f2 = e.commission(ca2, 0x77)
+	e.changes.Reset()
+	return e, ca2, f1, f2
+}
+
+// ownEntries reads the accessing fabric's Fabrics and NOCs entries.
+func ownEntries(t *testing.T, e *env, f uint8) (FabricDescriptor, NOC) {
+	t.Helper()
+	req := servetest.Filtered(servetest.CASE(f, adminNode))
+	fds := servetest.ReadList[FabricDescriptor](t, e.s, req, AttrFabrics)
+	nocs := servetest.ReadList[NOC](t, e.s, req, AttrNOCs)
+	if len(fds) != 1 || len(nocs) != 1 || fds[0].FabricIndex != f || nocs[0].FabricIndex != f {
+		t.Fatalf("fabric %d entries: %+v %+v", f, fds, nocs)
+	}
+	return fds[0], nocs[0]
+}
+
+func TestSetVIDVerificationStatement(t *testing.T) {
+	e, _, f1, f2 := vidEnv(t)
+	set := func(req *dm.Request, in *SetVIDVerificationStatementRequest) error {
+		t.Helper()
+		resp, err := servetest.Invoke(t, e.s, req, CmdSetVIDVerificationStatement, in)
+		if err == nil && resp.ID != 0 {
+			t.Fatalf("answered with command %#x, want a status", resp.ID)
+		}
+		return err
+	}
+	req2 := servetest.CASE(f2, adminNode)
+
+	in := &SetVIDVerificationStatementRequest{VendorID: field.Some[uint16](0x6A01),
+		VIDVerificationStatement: field.Some(vidStatement), Vvsc: field.Some(vidVVSC)}
+	if err := set(req2, in); err != nil {
+		t.Fatal(err)
+	}
+	fd, noc := ownEntries(t, e, f2)
+	if fd.VendorID != 0x6A01 || !fd.VIDVerificationStatement.Present || !bytes.Equal(fd.VIDVerificationStatement.Value, vidStatement) {
+		t.Errorf("Fabrics entry %+v", fd)
+	}
+	if !noc.Vvsc.Present || !bytes.Equal(noc.Vvsc.Value, vidVVSC) {
+		t.Errorf("NOCs entry VVSC %+v", noc.Vvsc)
+	}
+	if !e.changes.Has(ID, AttrFabrics) || !e.changes.Has(ID, AttrNOCs) {
+		t.Error("Fabrics and NOCs not reported changed")
+	}
+	if fd1, noc1 := ownEntries(t, e, f1); fd1.VendorID != vendor || fd1.VIDVerificationStatement.Present || noc1.Vvsc.Present {
+		t.Errorf("the other fabric changed: %+v %+v", fd1, noc1)
+	}
+
+	// Only the vendor ID: Fabrics changes, NOCs does not.
+	e.changes.Reset()
+	if err := set(req2, &SetVIDVerificationStatementRequest{VendorID: field.Some[uint16](0xFFF1)}); err != nil {
+		t.Fatal(err)
+	}
+	if fd, _ := ownEntries(t, e, f2); fd.VendorID != 0xFFF1 || !fd.VIDVerificationStatement.Present {
+		t.Errorf("after setting the vendor only: %+v", fd)
+	}
+	if !e.changes.Has(ID, AttrFabrics) || e.changes.Has(ID, AttrNOCs) {
+		t.Error("wrong attributes reported for a vendor ID change")
+	}
+
+	// Refusals change nothing and report nothing.
+	e.changes.Reset()
+	before := e.fabrics.List()
+	raw := func(put func(w *tlv.Writer)) *tlv.Reader {
+		return servetest.RawFields(t, servetest.Value(t, func(w *tlv.Writer, tag tlv.Tag) {
+			w.StartStructure(tag)
+			put(w)
+			w.EndContainer()
+		}))
+	}
+	for _, tc := range []struct {
+		name string
+		req  *dm.Request
+		in   *SetVIDVerificationStatementRequest
+		r    *tlv.Reader
+		want dm.Status
+	}{
+		{"no field", req2, &SetVIDVerificationStatementRequest{}, nil, dm.StatusInvalidCommand},
+		{"vendor 0", req2, &SetVIDVerificationStatementRequest{VendorID: field.Some[uint16](0)}, nil, dm.StatusConstraintError},
+		{"vendor 0xFFF5", req2, &SetVIDVerificationStatementRequest{VendorID: field.Some[uint16](0xFFF5)}, nil, dm.StatusConstraintError},
+		{"statement of 84", req2, &SetVIDVerificationStatementRequest{VIDVerificationStatement: field.Some(vidStatement[:84])}, nil, dm.StatusConstraintError},
+		{"statement of 86", req2, &SetVIDVerificationStatementRequest{VIDVerificationStatement: field.Some(append(slices.Clone(vidStatement), 0))}, nil, dm.StatusConstraintError},
+		{"VVSC of 401", req2, &SetVIDVerificationStatementRequest{Vvsc: field.Some(append(slices.Clone(vidVVSC), 0))}, nil, dm.StatusConstraintError},
+		{"VVSC with an ICAC", servetest.CASE(f1, adminNode), &SetVIDVerificationStatementRequest{Vvsc: field.Some([]byte{1})}, nil, dm.StatusInvalidCommand},
+		{"empty VVSC with an ICAC", servetest.CASE(f1, adminNode), &SetVIDVerificationStatementRequest{Vvsc: field.Some([]byte{}),
+			VendorID: field.Some[uint16](0xFFF2)}, nil, dm.StatusInvalidCommand},
+		{"no accessing fabric", servetest.PASE(0), &SetVIDVerificationStatementRequest{VendorID: field.Some[uint16](0xFFF2)}, nil, dm.StatusUnsupportedAccess},
+		{"vendor ID not an integer", req2, nil, raw(func(w *tlv.Writer) { w.PutString(tlv.ContextTag(0), "x") }), dm.StatusInvalidCommand},
+		{"statement not octets", req2, nil, raw(func(w *tlv.Writer) { w.PutUint(tlv.ContextTag(1), 1) }), dm.StatusInvalidCommand},
+	} {
+		var err error
+		if tc.r != nil {
+			_, err = servetest.InvokeRaw(t, e.s, tc.req, CmdSetVIDVerificationStatement, tc.r)
+		} else {
+			err = set(tc.req, tc.in)
+		}
+		if got := servetest.Status(err); got != tc.want {
+			t.Errorf("%s: %v (%v), want %v", tc.name, got, err, tc.want)
+		}
+	}
+	if !slices.EqualFunc(before, e.fabrics.List(), func(a, b fabric.Descriptor) bool {
+		return a.VendorID == b.VendorID && bytes.Equal(a.VIDVerificationStatement, b.VIDVerificationStatement) && bytes.Equal(a.VVSC, b.VVSC)
+	}) || e.changes.Has(ID, AttrFabrics) || e.changes.Has(ID, AttrNOCs) {
+		t.Error("a refused command changed the fabric table")
+	}
+
+	// Empty values remove the fields: omitted, not empty, on the wire.
+	if err := set(req2, &SetVIDVerificationStatementRequest{VIDVerificationStatement: field.Some([]byte{}), Vvsc: field.Some([]byte{})}); err != nil {
+		t.Fatal(err)
+	}
+	el := servetest.ReadElement(t, e.s, servetest.Filtered(req2), AttrFabrics)
+	for _, m := range el.Members[0].Members {
+		if m.Tag == tlv.ContextTag(6) {
+			t.Error("Fabrics entry still has field 6")
+		}
+	}
+	el = servetest.ReadElement(t, e.s, servetest.Filtered(req2), AttrNOCs)
+	for _, m := range el.Members[0].Members {
+		if m.Tag == tlv.ContextTag(3) {
+			t.Error("NOCs entry still has field 3")
+		}
+	}
+
+	// Inside a fail-safe with no AddNOC or UpdateNOC the change is
+	// committed: expiry does not undo it.
+	e.fs.arm(f2)
+	if err := set(req2, &SetVIDVerificationStatementRequest{VendorID: field.Some[uint16](0xFFF3)}); err != nil {
+		t.Fatal(err)
+	}
+	e.fabrics.Revert()
+	if fd, _ := ownEntries(t, e, f2); fd.VendorID != 0xFFF3 {
+		t.Errorf("vendor ID after a revert: %#x", fd.VendorID)
+	}
+}
+
+// vidTBS builds vendor_id_verification_tbs from Core §11.18.6.16 and the
+// vendor_fabric_binding_message of §6.4.10.1, field by field.
+func vidTBS(clientChallenge []byte, attestationChallenge [16]byte, fabricIndex uint8, rootPub []byte, fabricID uint64, vendorID uint16, statement []byte) []byte {
+	var b []byte
+	b = append(b, 0x01) // fabric_binding_version
+	b = append(b, clientChallenge...)
+	b = append(b, attestationChallenge[:]...)
+	b = append(b, fabricIndex)
+	b = append(b, 0x01) // vendor_fabric_binding_message: fabric_binding_version
+	b = append(b, rootPub...)
+	b = append(b, byte(fabricID>>56), byte(fabricID>>48), byte(fabricID>>40), byte(fabricID>>32),
+		byte(fabricID>>24), byte(fabricID>>16), byte(fabricID>>8), byte(fabricID))
+	b = append(b, byte(vendorID>>8), byte(vendorID))
+	return append(b, statement...)
+}
+
+// verifyP256 checks a raw r ‖ s signature over SHA-256(msg) with
+// crypto/ecdsa.
+func verifyP256(pub *ecdsa.PublicKey, msg, sig []byte) bool {
+	if len(sig) != 64 {
+		return false
+	}
+	h := sha256.Sum256(msg)
+	return ecdsa.Verify(pub, h[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:]))
+}
+
+func TestSignVIDVerificationRequest(t *testing.T) {
+	e, ca2, f1, f2 := vidEnv(t)
+	client := bytes.Repeat([]byte{0xC1}, 32)
+	nocKey := func(f uint8) *ecdsa.PublicKey {
+		t.Helper()
+		_, noc := ownEntries(t, e, f)
+		c, err := cert.DecodeTLV(noc.NOC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.PublicKey
+	}
+	sign := func(req *dm.Request, idx uint8) SignVIDVerificationResponse {
+		t.Helper()
+		var out SignVIDVerificationResponse
+		servetest.Call(t, e.s, req, CmdSignVIDVerificationRequest, &SignVIDVerificationRequest{FabricIndex: idx, ClientChallenge: client},
+			CmdSignVIDVerificationResponse, &out)
+		if out.FabricIndex != idx || out.FabricBindingVersion != 1 || len(out.Signature) != 64 {
+			t.Fatalf("response %+v", out)
+		}
+		return out
+	}
+
+	// An administrator on fabric 1 asks about fabric 2: fabric 2's
+	// operational key signs, over this session's attestation challenge.
+	out := sign(servetest.CASE(f1, adminNode), f2)
+	tbs := vidTBS(client, servetest.Challenge, f2, ca2.RootPub, ca2.FabricID, vendor, nil)
+	if !verifyP256(nocKey(f2), tbs, out.Signature) {
+		t.Fatal("signature does not verify under fabric 2's NOC key")
+	}
+	if verifyP256(nocKey(f1), tbs, out.Signature) || verifyP256(&e.factory.DACKey.PublicKey, tbs, out.Signature) {
+		t.Fatal("signature verifies under the wrong key")
+	}
+	other := servetest.CASE(f1, adminNode)
+	other.AttestationChallenge[0] ^= 1
+	if verifyP256(nocKey(f2), vidTBS(client, other.AttestationChallenge, f2, ca2.RootPub, ca2.FabricID, vendor, nil), out.Signature) {
+		t.Fatal("the attestation challenge is not signed")
+	}
+
+	// With a statement and another vendor ID, both are in the message.
+	if _, err := servetest.Invoke(t, e.s, servetest.CASE(f2, adminNode), CmdSetVIDVerificationStatement, &SetVIDVerificationStatementRequest{
+		VendorID: field.Some[uint16](0x6A01), VIDVerificationStatement: field.Some(vidStatement)}); err != nil {
+		t.Fatal(err)
+	}
+	out = sign(other, f2)
+	if !verifyP256(nocKey(f2), vidTBS(client, other.AttestationChallenge, f2, ca2.RootPub, ca2.FabricID, 0x6A01, vidStatement), out.Signature) {
+		t.Fatal("signature with a statement does not verify")
+	}
+
+	// Over PASE, before any AddNOC, it works the same.
+	out = sign(servetest.PASE(0), f2)
+	if !verifyP256(nocKey(f2), vidTBS(client, servetest.Challenge, f2, ca2.RootPub, ca2.FabricID, 0x6A01, vidStatement), out.Signature) {
+		t.Fatal("signature over PASE does not verify")
+	}
+
+	raw := func(put func(w *tlv.Writer)) *tlv.Reader {
+		return servetest.RawFields(t, servetest.Value(t, func(w *tlv.Writer, tag tlv.Tag) {
+			w.StartStructure(tag)
+			put(w)
+			w.EndContainer()
+		}))
+	}
+	noChallenge := servetest.CASE(f1, adminNode)
+	noChallenge.AttestationChallenge = [16]byte{}
+	for _, tc := range []struct {
+		name string
+		req  *dm.Request
+		in   *SignVIDVerificationRequest
+		r    *tlv.Reader
+		want dm.Status
+	}{
+		{"unknown fabric", servetest.CASE(f1, adminNode), &SignVIDVerificationRequest{FabricIndex: 9, ClientChallenge: client}, nil, dm.StatusConstraintError},
+		{"fabric 0", servetest.CASE(f1, adminNode), &SignVIDVerificationRequest{FabricIndex: 0, ClientChallenge: client}, nil, dm.StatusConstraintError},
+		{"fabric 255", servetest.CASE(f1, adminNode), nil, raw(func(w *tlv.Writer) {
+			w.PutUint(tlv.ContextTag(0), 255)
+			w.PutBytes(tlv.ContextTag(1), client)
+		}), dm.StatusConstraintError},
+		{"challenge of 31", servetest.CASE(f1, adminNode), &SignVIDVerificationRequest{FabricIndex: f2, ClientChallenge: client[:31]}, nil, dm.StatusConstraintError},
+		{"challenge of 33", servetest.CASE(f1, adminNode), &SignVIDVerificationRequest{FabricIndex: f2, ClientChallenge: append(slices.Clone(client), 0)}, nil, dm.StatusConstraintError},
+		{"no challenge", servetest.CASE(f1, adminNode), nil, raw(func(w *tlv.Writer) { w.PutUint(tlv.ContextTag(0), uint64(f2)) }), dm.StatusInvalidCommand},
+		{"no fabric index", servetest.CASE(f1, adminNode), nil, raw(func(w *tlv.Writer) { w.PutBytes(tlv.ContextTag(1), client) }), dm.StatusInvalidCommand},
+		{"no fields", servetest.CASE(f1, adminNode), nil, nil, dm.StatusInvalidCommand},
+		{"session without an attestation challenge", noChallenge, &SignVIDVerificationRequest{FabricIndex: f2, ClientChallenge: client}, nil, dm.StatusFailure},
+	} {
+		var resp dm.CommandResponse
+		var err error
+		if tc.in != nil {
+			resp, err = servetest.Invoke(t, e.s, tc.req, CmdSignVIDVerificationRequest, tc.in)
+		} else {
+			resp, err = servetest.InvokeRaw(t, e.s, tc.req, CmdSignVIDVerificationRequest, tc.r)
+		}
+		if got := servetest.Status(err); got != tc.want || resp.ID != 0 {
+			t.Errorf("%s: %v (%v), response %#x; want %v", tc.name, got, err, resp.ID, tc.want)
+		}
 	}
 }

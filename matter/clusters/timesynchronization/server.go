@@ -70,6 +70,14 @@ type Config struct {
 	OnDefaultNTP func(server string)
 	// DSTOffsetListMaxSize; zero means DefaultDSTOffsetListMaxSize.
 	DSTOffsetListMaxSize int
+	// RequestTrustedTime is where the Time Sync Client side plugs in: when
+	// the node attempts to update its time (hourly while the host clock
+	// is not synchronised, see Start) and a trusted time source is set, it
+	// is called with that source. It must not block: it starts a read of
+	// the source's UTCTime and Granularity (Core §11.17.13) and reports
+	// the outcome with SetTrustedUTC or TrustedTimeSourceFailed. Nil means
+	// there is no client: the source is never read.
+	RequestTrustedTime func(TrustedTimeSource)
 	// Events records the cluster's events; nil records nothing.
 	Events EventSink
 	// Notify is told about attribute changes; nil means nobody.
@@ -89,27 +97,57 @@ type EventSink = serve.EventSink
 // (FeatureMap 0x0B), which a Camera requires of its root node.
 //
 // UTCTime comes from the host clock while the host says it is
-// synchronised, else from the last accepted SetUTCTime carried forward on
-// the monotonic clock, else it is null. The node keeps the trusted time
-// source, default NTP server, time zone and DST offsets administrators
-// set; it has no time zone database. Reading time from the trusted time
-// source (the TSC client side) and the time-driven events (DSTStatus at a
-// DST boundary, the hourly TimeFailure and MissingTrustedTimeSource) are
-// not implemented.
+// synchronised, else from the last accepted SetUTCTime or trusted time
+// source reading (SetTrustedUTC) carried forward on the monotonic clock,
+// else it is null. The node keeps the trusted time source, default NTP
+// server, time zone and DST offsets administrators set; it has no time
+// zone database.
+//
+// The commands generate their events themselves. The time-driven ones come
+// from a goroutine that Start starts and Close stops (see Start): DSTStatus
+// when a DST offset starts or stops applying, DSTTableEmpty when the last
+// DST entry ends, TimeZoneStatus when a scheduled time zone takes effect,
+// and, at the node's hourly time update attempt, TimeFailure,
+// MissingTrustedTimeSource and DSTTableEmpty at most once an hour each
+// (Core §11.17.10). Reading the trusted time source is left to a client
+// that plugs in through Config.RequestTrustedTime, SetTrustedUTC and
+// TrustedTimeSourceFailed.
 type Server struct {
 	serve.Base
 	cfg Config
 	log *slog.Logger
 
 	mu sync.Mutex
-	// Time set by SetUTCTime: adminUTC at adminAt (a reading of cfg.Now
-	// carrying the monotonic clock).
+	// Time set by SetUTCTime or SetTrustedUTC: adminUTC at adminAt (a
+	// reading of cfg.Now carrying the monotonic clock), from adminSrc.
 	adminUTC, adminAt time.Time
 	adminGran         Granularity
+	adminSrc          TimeSource
 	trusted           field.Nullable[TrustedTimeSource]
 	defaultNTP        field.Nullable[string]
 	zones             []TimeZone
 	dst               []DSTOffset
+	// What the node last announced or reported: whether a DST offset
+	// applies (DSTStatus), and the local time offset and whether local
+	// time is defined (LocalTime changes).
+	dstActive bool
+	local     localState
+	// lastEvent[id] is when event id was last generated, for the hourly
+	// limits of §11.17.10.1, .4 and .5; zero if never.
+	lastEvent [EventMissingTrustedTimeSource + 1]time.Time
+
+	// The goroutine of Start: wake asks it to re-plan after a change.
+	wake    chan struct{}
+	runMu   sync.Mutex
+	stop    chan struct{}
+	done    chan struct{}
+	stopped bool
+}
+
+// localState is what LocalTime depends on besides UTC.
+type localState struct {
+	offset time.Duration
+	ok     bool
 }
 
 var _ dm.Cluster = (*Server)(nil)
@@ -139,12 +177,16 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: log.With("component", "timesynchronization")}
+	s := &Server{cfg: cfg, log: log.With("component", "timesynchronization"), wake: make(chan struct{}, 1)}
 	// Without a time zone set, UTC (Core §11.17.8.6).
 	s.zones = []TimeZone{{Offset: 0, ValidAt: 0}}
 	if err := s.load(); err != nil {
 		s.log.Error("stored time settings unusable; using defaults", "err", err)
 	}
+	// The state before this start is not known; take the present one as
+	// announced, so that a restart generates no DSTStatus of its own.
+	now, g, _ := s.utc()
+	s.dstActive, s.local = s.stateLocked(now, g)
 	s.Init(meta, 0, cfg.Notify)
 	return s, nil
 }
@@ -172,7 +214,7 @@ func (s *Server) utc() (time.Time, Granularity, TimeSource) {
 	if s.adminGran == GranularityNoTimeGranularity {
 		return time.Time{}, GranularityNoTimeGranularity, TimeSourceNone
 	}
-	return s.adminUTC.Add(now.Sub(s.adminAt)).UTC(), s.adminGran, TimeSourceAdmin
+	return s.adminUTC.Add(now.Sub(s.adminAt)).UTC(), s.adminGran, s.adminSrc
 }
 
 // localOffsetLocked returns the offset of local time from UTC at t, and whether
@@ -319,11 +361,60 @@ func (s *Server) setUTCTime(in *SetUTCTimeRequest) error {
 	g := max(in.Granularity-1, GranularityMinutesGranularity)
 	now := s.cfg.Now()
 	s.mu.Lock()
-	s.adminUTC, s.adminAt, s.adminGran = FromEpochMicros(in.UTCTime), now, g
+	s.adminUTC, s.adminAt, s.adminGran, s.adminSrc = FromEpochMicros(in.UTCTime), now, g, TimeSourceAdmin
 	s.mu.Unlock()
 	s.log.Info("UTC time set by an administrator", "utc", FromEpochMicros(in.UTCTime), "granularity", g)
 	s.Changed(AttrUTCTime, AttrGranularity, AttrTimeSource, AttrLocalTime)
+	// With a time, or a different one, DST and time zone boundaries may
+	// have been crossed.
+	s.timeChanged()
 	return nil
+}
+
+// SetTrustedUTC records a time read from the trusted time source: its
+// UTCTime attribute, with the granularity the node claims for it (the
+// reader should claim less than the source's, for the network delay, as
+// SetUTCTime does). It is how the Time Sync Client side plugs in after
+// Config.RequestTrustedTime (Core §11.17.13); TimeSource becomes
+// NodeTimeCluster. The host clock, while synchronised, still takes
+// precedence. A time before the Matter epoch or without a granularity is
+// refused.
+func (s *Server) SetTrustedUTC(utc time.Time, g Granularity) error {
+	if !g.Known() || g == GranularityNoTimeGranularity {
+		return fmt.Errorf("timesynchronization: trusted time with granularity %d", g)
+	}
+	if utc.Before(Epoch) {
+		return fmt.Errorf("timesynchronization: trusted time %s before the epoch", utc.Format(time.RFC3339))
+	}
+	now := s.cfg.Now()
+	s.mu.Lock()
+	s.adminUTC, s.adminAt, s.adminGran, s.adminSrc = utc, now, g, TimeSourceNodeTimeCluster
+	s.mu.Unlock()
+	s.log.Debug("UTC time read from the trusted time source", "utc", utc, "granularity", g)
+	s.Changed(AttrUTCTime, AttrGranularity, AttrTimeSource, AttrLocalTime)
+	s.timeChanged()
+	return nil
+}
+
+// TrustedTimeSourceFailed reports that the node could not update its time
+// from the trusted time source (the peer could not be reached, or had no
+// time): MissingTrustedTimeSource (§11.17.10.5), and TimeFailure if the
+// node has no time from any source (§11.17.10.4), each at most once an
+// hour.
+func (s *Server) TrustedTimeSourceFailed() {
+	now := s.cfg.Now()
+	s.emitLimited(now, EventMissingTrustedTimeSource, &MissingTrustedTimeSourceEvent{})
+	if _, g, _ := s.utc(); g == GranularityNoTimeGranularity {
+		s.emitLimited(now, EventTimeFailure, &TimeFailureEvent{})
+	}
+}
+
+// TrustedTimeSource returns the trusted time source, if one is set, for
+// the Time Sync Client side.
+func (s *Server) TrustedTimeSource() (TrustedTimeSource, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.trusted.Get()
 }
 
 // setTrustedTimeSource is SetTrustedTimeSource (Core §11.17.9.2).
@@ -351,6 +442,7 @@ func (s *Server) setTrustedTimeSource(req *dm.Request, in *SetTrustedTimeSourceR
 	if !in.TrustedTimeSource.Valid {
 		s.emit(EventMissingTrustedTimeSource, &MissingTrustedTimeSourceEvent{})
 	}
+	s.kick()
 	return nil
 }
 
@@ -369,6 +461,7 @@ func (s *Server) FabricRemoved(fabricIndex uint8) {
 	if hit {
 		s.Changed(AttrTrustedTimeSource)
 		s.emit(EventMissingTrustedTimeSource, &MissingTrustedTimeSourceEvent{})
+		s.kick()
 	}
 }
 
@@ -461,9 +554,7 @@ func (s *Server) setTimeZone(zones []TimeZone) (*SetTimeZoneResponse, error) {
 			return nil, serve.Status(dm.StatusConstraintError)
 		}
 	}
-	now, g, _ := s.utc()
 	s.mu.Lock()
-	_, wasDST := s.dstActiveLocked(now, g)
 	oldZones, oldDST := s.zones, s.dst
 	s.zones, s.dst = slices.Clone(zones), nil
 	err := s.storeLocked()
@@ -477,9 +568,9 @@ func (s *Server) setTimeZone(zones []TimeZone) (*SetTimeZoneResponse, error) {
 	s.Changed(AttrTimeZone, AttrDSTOffset, AttrLocalTime)
 	s.emit(EventTimeZoneStatus, &TimeZoneStatusEvent{Offset: zones[0].Offset, Name: zones[0].Name})
 	s.emit(EventDSTTableEmpty, &DSTTableEmptyEvent{})
-	if wasDST {
-		s.emit(EventDSTStatus, &DSTStatusEvent{DSTOffsetActive: false})
-	}
+	// "A DSTStatus event shall be generated if the node was previously
+	// applying a DST offset": advance compares with what it announced.
+	s.timeChanged()
 	return &SetTimeZoneResponse{DSTOffsetRequired: true}, nil
 }
 
@@ -495,6 +586,14 @@ func (s *Server) dstActiveLocked(now time.Time, g Granularity) (int32, bool) {
 		}
 	}
 	return 0, false
+}
+
+// stateLocked returns whether a DST offset applies at now and what
+// LocalTime depends on.
+func (s *Server) stateLocked(now time.Time, g Granularity) (bool, localState) {
+	_, dst := s.dstActiveLocked(now, g)
+	off, ok := s.localOffsetLocked(now)
+	return dst, localState{offset: off, ok: ok && g != GranularityNoTimeGranularity}
 }
 
 // setDSTOffset is SetDSTOffset (Core §11.17.9.5).
@@ -513,16 +612,13 @@ func (s *Server) setDSTOffset(dst []DSTOffset) error {
 			return serve.Status(dm.StatusConstraintError)
 		}
 	}
-	now, g, _ := s.utc()
 	s.mu.Lock()
-	_, was := s.dstActiveLocked(now, g)
 	old := s.dst
 	s.dst = slices.Clone(dst)
 	err := s.storeLocked()
 	if err != nil {
 		s.dst = old
 	}
-	_, is := s.dstActiveLocked(now, g)
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -531,9 +627,10 @@ func (s *Server) setDSTOffset(dst []DSTOffset) error {
 	if len(dst) == 0 {
 		s.emit(EventDSTTableEmpty, &DSTTableEmptyEvent{})
 	}
-	if was != is {
-		s.emit(EventDSTStatus, &DSTStatusEvent{DSTOffsetActive: is})
-	}
+	// "If the DSTOffset attribute change causes a corresponding change to
+	// the DST state, a DSTStatus event shall be generated": advance
+	// compares the new state with the one last announced.
+	s.timeChanged()
 	return nil
 }
 
@@ -597,10 +694,272 @@ func validNTPServer(v string) bool {
 	return !allDigits
 }
 
+// emit generates an event and notes when, for the hourly limits; it is
+// called without mu held.
 func (s *Server) emit(event uint32, v serve.Encoder) {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	s.lastEvent[event] = now
+	s.mu.Unlock()
+	s.record(event, v)
+}
+
+// emitLimited generates an event unless the node generated it less than
+// eventInterval before now. The check and the note are one step, so that
+// the goroutine and a TrustedTimeSourceFailed racing it emit one event.
+func (s *Server) emitLimited(now time.Time, event uint32, v serve.Encoder) {
+	s.mu.Lock()
+	last := s.lastEvent[event]
+	due := last.IsZero() || now.Sub(last) >= eventInterval
+	if due {
+		s.lastEvent[event] = now
+	}
+	s.mu.Unlock()
+	if due {
+		s.record(event, v)
+	}
+}
+
+// record hands an event to the event log.
+func (s *Server) record(event uint32, v serve.Encoder) {
 	if err := serve.Emit(s.cfg.Events, 0, ID, event, dm.PriorityInfo, 0, v); err != nil {
 		s.log.Warn("recording an event failed", "event", event, "err", err)
 	}
+}
+
+// Timing of the time-driven events.
+const (
+	// eventInterval: TimeFailure, MissingTrustedTimeSource and the
+	// DSTTableEmpty of a time update are generated only if the node has
+	// not generated one "in the last hour", and "SHOULD NOT be generated
+	// more often than once per hour" (Core §11.17.10.1, .4, .5).
+	eventInterval = time.Hour
+	// updateInterval is how often the node attempts to update its time
+	// while the host clock is not synchronised; the hourly events above
+	// are generated by these attempts.
+	updateInterval = time.Hour
+	// firstUpdateDelay: the first attempt after Start waits this long, so
+	// that the host's NTP client, which usually synchronises within
+	// seconds of boot, has the chance to; otherwise every boot would
+	// report a TimeFailure.
+	firstUpdateDelay = time.Minute
+	// recheckInterval bounds the goroutine's sleep. Its timers run on the
+	// monotonic clock, and HostSynced has no notification: a step of the
+	// host's wall clock, or the host gaining or losing synchronisation,
+	// is noticed within this time, and a boundary is never missed by
+	// more.
+	recheckInterval = time.Minute
+)
+
+// Start starts the goroutine that generates the time-driven events and
+// keeps the time zone and DST lists current; Close stops it. The node calls
+// Start once it is up. Without it, the commands still generate their own
+// events.
+//
+// The goroutine wakes at every time zone and DST boundary, when a command
+// or SetTrustedUTC changed something, and at least every recheckInterval:
+//   - a second TimeZone entry whose ValidAt has passed replaces the first,
+//     with ValidAt 0 (§11.17.8.6), and TimeZoneStatus reports it if the
+//     offset or name changed (§11.17.10.3);
+//   - DSTOffset entries that have ended are removed (§11.17.8.7); if that
+//     empties the list the node "stops applying the current DSTOffset and
+//     there are no entries in the list with a larger ValidStarting time":
+//     DSTTableEmpty (§11.17.10.1);
+//   - DSTStatus reports a DST offset starting or stopping to apply
+//     (§11.17.10.2), including when the node gains or loses its time.
+//
+// Every updateInterval (the first time firstUpdateDelay after Start), if
+// the host clock is not synchronised, the node attempts to update its
+// time: it asks Config.RequestTrustedTime to read the trusted time source
+// if one is set, and generates, each at most once an hour,
+// MissingTrustedTimeSource if none is set (§11.17.10.5), DSTTableEmpty if
+// the DSTOffset list is empty (§11.17.10.1), and TimeFailure if the node
+// has no time and no read of the trusted source is under way
+// (§11.17.10.4; a failed read reports it through TrustedTimeSourceFailed).
+// While the host clock is synchronised the host keeps the time and the
+// node attempts nothing.
+func (s *Server) Start() {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	if s.stop != nil || s.stopped {
+		return
+	}
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go s.run(s.stop, s.done)
+}
+
+// Close stops the goroutine Start started and waits for it to return. It
+// may be called without Start, and more than once; Start after Close does
+// nothing.
+func (s *Server) Close() {
+	s.runMu.Lock()
+	stop, done := s.stop, s.done
+	if !s.stopped && stop != nil {
+		close(stop)
+	}
+	s.stopped = true
+	s.runMu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// kick asks the goroutine to re-plan after a change; it never blocks.
+func (s *Server) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// timeChanged applies what a change of the time or of the lists implies
+// now, on the caller's goroutine so that a command's events come before
+// its response, and has the goroutine re-plan.
+func (s *Server) timeChanged() {
+	s.advance()
+	s.kick()
+}
+
+// run is the goroutine of Start.
+func (s *Server) run(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	nextUpdate := s.cfg.Now().Add(firstUpdateDelay)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-s.wake:
+		case <-timer.C:
+		}
+		if now := s.cfg.Now(); !now.Before(nextUpdate) {
+			s.attemptUpdate(now)
+			nextUpdate = now.Add(updateInterval)
+		}
+		wait := min(recheckInterval, nextUpdate.Sub(s.cfg.Now()))
+		if next, now, ok := s.advance(); ok {
+			wait = min(wait, next.Sub(now))
+		}
+		// Go 1.23+ timers: Reset discards a value the timer may have
+		// sent while the loop was woken by s.wake.
+		timer.Reset(max(wait, 0))
+	}
+}
+
+// attemptUpdate is the node's periodic attempt to update its time (see
+// Start).
+func (s *Server) attemptUpdate(now time.Time) {
+	if s.cfg.HostSynced != nil && s.cfg.HostSynced() {
+		return
+	}
+	s.mu.Lock()
+	src, haveSource := s.trusted.Get()
+	dstEmpty := len(s.dst) == 0
+	s.mu.Unlock()
+	reading := false
+	switch {
+	case !haveSource:
+		s.emitLimited(now, EventMissingTrustedTimeSource, &MissingTrustedTimeSourceEvent{})
+	case s.cfg.RequestTrustedTime != nil:
+		s.cfg.RequestTrustedTime(src)
+		reading = true
+	}
+	if dstEmpty {
+		s.emitLimited(now, EventDSTTableEmpty, &DSTTableEmptyEvent{})
+	}
+	if _, g, _ := s.utc(); g == GranularityNoTimeGranularity && !reading {
+		s.emitLimited(now, EventTimeFailure, &TimeFailureEvent{})
+	}
+}
+
+// advance applies the time zone and DST boundaries the present time has
+// passed and generates their events (see Start). It returns the next
+// boundary and the present time, both UTC, with ok false when the node
+// has no time or no boundary is ahead.
+func (s *Server) advance() (next, now time.Time, ok bool) {
+	now, g, _ := s.utc()
+	var (
+		attrs  []uint32
+		events []pendingEvent
+		store  bool
+	)
+	s.mu.Lock()
+	if g != GranularityNoTimeGranularity {
+		us := EpochMicros(now)
+		if len(s.zones) == 2 && s.zones[1].ValidAt <= us {
+			old, cur := s.zones[0], s.zones[1]
+			cur.ValidAt = 0
+			s.zones = []TimeZone{cur}
+			attrs, store = append(attrs, AttrTimeZone), true
+			if cur.Offset != old.Offset || cur.Name != old.Name {
+				events = append(events, pendingEvent{EventTimeZoneStatus, &TimeZoneStatusEvent{Offset: cur.Offset, Name: cur.Name}})
+			}
+		}
+		ended := func(d DSTOffset) bool { return d.ValidUntil.Valid && d.ValidUntil.Value <= us }
+		if slices.ContainsFunc(s.dst, ended) {
+			s.dst = slices.DeleteFunc(slices.Clone(s.dst), ended)
+			attrs, store = append(attrs, AttrDSTOffset), true
+			if len(s.dst) == 0 {
+				events = append(events, pendingEvent{EventDSTTableEmpty, &DSTTableEmptyEvent{}})
+			}
+		}
+	}
+	dst, local := s.stateLocked(now, g)
+	if dst != s.dstActive {
+		s.dstActive = dst
+		events = append(events, pendingEvent{EventDSTStatus, &DSTStatusEvent{DSTOffsetActive: dst}})
+	}
+	if local != s.local {
+		s.local = local
+		attrs = append(attrs, AttrLocalTime)
+	}
+	if store {
+		// The change stands even if it cannot be stored: it is what time
+		// did. After a restart the same boundary is applied again.
+		if err := s.storeLocked(); err != nil {
+			s.log.Error("storing time settings after a boundary", "err", err)
+		}
+	}
+	if g != GranularityNoTimeGranularity {
+		next, ok = s.nextBoundaryLocked(EpochMicros(now))
+	}
+	s.mu.Unlock()
+	if len(attrs) > 0 {
+		s.Changed(attrs...)
+	}
+	for _, e := range events {
+		s.emit(e.id, e.payload)
+	}
+	return next, now, ok
+}
+
+type pendingEvent struct {
+	id      uint32
+	payload serve.Encoder
+}
+
+// nextBoundaryLocked returns the first time zone or DST boundary after us.
+func (s *Server) nextBoundaryLocked(us uint64) (time.Time, bool) {
+	var next uint64
+	consider := func(t uint64) {
+		if t > us && (next == 0 || t < next) {
+			next = t
+		}
+	}
+	if len(s.zones) == 2 {
+		consider(s.zones[1].ValidAt)
+	}
+	for _, d := range s.dst {
+		consider(d.ValidStarting)
+		if d.ValidUntil.Valid {
+			consider(d.ValidUntil.Value)
+		}
+	}
+	if next == 0 {
+		return time.Time{}, false
+	}
+	return FromEpochMicros(next), true
 }
 
 // The stored settings:

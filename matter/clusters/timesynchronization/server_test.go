@@ -2,7 +2,10 @@ package timesynchronization
 
 import (
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/mattercam/mattercam/matter/clusters/field"
@@ -263,4 +266,397 @@ func TestTrustedTimeSourceAndNTP(t *testing.T) {
 	if e.s.FeatureMap() != 0x0B {
 		t.Errorf("FeatureMap %#x", e.s.FeatureMap())
 	}
+}
+
+// Time-driven events (Core §11.17.10), run in a synctest bubble whose
+// clock starts at 2000-01-01T00:00:00Z, the Matter epoch.
+
+// liveEnv is a server on the bubble's clock with its goroutine started.
+type liveEnv struct {
+	t       *testing.T
+	s       *Server
+	store   *storage.Store
+	synced  atomic.Bool
+	events  servetest.Events
+	changes servetest.Changes
+
+	mu        sync.Mutex
+	requested []TrustedTimeSource
+}
+
+func newLiveEnv(t *testing.T, store *storage.Store, synced, client bool) *liveEnv {
+	t.Helper()
+	e := &liveEnv{t: t, store: store}
+	e.synced.Store(synced)
+	cfg := Config{Store: store, HostSynced: e.synced.Load, Events: &e.events, Notify: &e.changes}
+	if client {
+		cfg.RequestTrustedTime = func(src TrustedTimeSource) {
+			e.mu.Lock()
+			e.requested = append(e.requested, src)
+			e.mu.Unlock()
+		}
+	}
+	var err error
+	if e.s, err = New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	e.s.Start()
+	t.Cleanup(e.s.Close)
+	return e
+}
+
+// after lets d pass on the bubble's clock and returns the IDs of the
+// events generated meanwhile.
+func (e *liveEnv) after(d time.Duration) []uint32 {
+	e.t.Helper()
+	time.Sleep(d)
+	synctest.Wait()
+	var ids []uint32
+	for _, ev := range e.events.Take() {
+		ids = append(ids, ev.ID)
+	}
+	return ids
+}
+
+func (e *liveEnv) invokeList(cmd uint32, put func(w *tlv.Writer)) error {
+	e.t.Helper()
+	b := servetest.Value(e.t, func(w *tlv.Writer, tag tlv.Tag) {
+		w.StartStructure(tag)
+		w.StartArray(tlv.ContextTag(0))
+		put(w)
+		w.EndContainer()
+		w.EndContainer()
+	})
+	_, err := servetest.InvokeRaw(e.t, e.s, servetest.CASE(1, 1), cmd, servetest.RawFields(e.t, b))
+	return err
+}
+
+func (e *liveEnv) setDST(list ...DSTOffset) {
+	e.t.Helper()
+	if err := e.invokeList(CmdSetDSTOffset, func(w *tlv.Writer) {
+		for i := range list {
+			list[i].EncodeTLV(w, tlv.AnonymousTag())
+		}
+	}); err != nil {
+		e.t.Fatalf("SetDSTOffset: %v", err)
+	}
+}
+
+func (e *liveEnv) setZones(zones ...TimeZone) {
+	e.t.Helper()
+	if err := e.invokeList(CmdSetTimeZone, func(w *tlv.Writer) {
+		for i := range zones {
+			zones[i].EncodeTLV(w, tlv.AnonymousTag())
+		}
+	}); err != nil {
+		e.t.Fatalf("SetTimeZone: %v", err)
+	}
+}
+
+// hours returns the epoch-us value h hours after the epoch.
+func hours(h float64) uint64 { return uint64(h * 3600e6) }
+
+func TestDSTBoundaries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newLiveEnv(t, servetest.Store(t), true, false)
+		// Summer time from 1 h to 2 h, again from 5 h, open-ended.
+		e.setDST(
+			DSTOffset{Offset: 3600, ValidStarting: hours(1), ValidUntil: field.NonNull(hours(2))},
+			DSTOffset{Offset: 3600, ValidStarting: hours(5)},
+		)
+		if ids := e.after(0); len(ids) != 0 {
+			t.Fatalf("events when setting a future DST: %v", ids)
+		}
+		if ids := e.after(time.Hour - time.Second); len(ids) != 0 {
+			t.Fatalf("events before the first boundary: %v", ids)
+		}
+		e.changes.Reset()
+		ev := e.after(time.Second)
+		if !slices.Equal(ev, []uint32{EventDSTStatus}) {
+			t.Fatalf("at the start of DST: %v, want DSTStatus", ev)
+		}
+		if !e.changes.Has(ID, AttrLocalTime) {
+			t.Error("LocalTime not reported changed at the DST start")
+		}
+		if got := servetest.ReadUint(t, e.s, servetest.CASE(1, 1), AttrLocalTime); got != hours(2) {
+			t.Errorf("LocalTime %d at 1 h, want 2 h", got)
+		}
+		// At 2 h the first entry ends and is dropped; the second is ahead,
+		// so the table is not empty.
+		events := func(d time.Duration) []servetest.Event {
+			time.Sleep(d)
+			synctest.Wait()
+			return e.events.Take()
+		}
+		got := events(time.Hour)
+		if len(got) != 1 || got[0].ID != EventDSTStatus {
+			t.Fatalf("at the end of the first DST entry: %+v", got)
+		}
+		var st DSTStatusEvent
+		servetest.Decode(t, got[0].Payload, &st)
+		if st.DSTOffsetActive {
+			t.Error("DSTStatus at the end of DST says active")
+		}
+		if d := servetest.ReadList[DSTOffset](t, e.s, servetest.CASE(1, 1), AttrDSTOffset); len(d) != 1 || d[0].ValidStarting != hours(5) {
+			t.Errorf("DSTOffset after the first entry ended: %+v", d)
+		}
+		got = events(3 * time.Hour)
+		servetest.Decode(t, got[0].Payload, &st)
+		if len(got) != 1 || got[0].ID != EventDSTStatus || !st.DSTOffsetActive {
+			t.Fatalf("at 5 h: %+v", got)
+		}
+		// Nothing more happens: the host keeps the time.
+		if ids := e.after(10 * time.Hour); len(ids) != 0 {
+			t.Errorf("later events: %v", ids)
+		}
+	})
+}
+
+func TestDSTTableRunsOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		store := servetest.OpenStore(t, dir)
+		e := newLiveEnv(t, store, true, false)
+		e.setDST(DSTOffset{Offset: 3600, ValidStarting: 0, ValidUntil: field.NonNull(hours(3))})
+		if ids := e.after(0); !slices.Equal(ids, []uint32{EventDSTStatus}) {
+			t.Fatalf("setting an active DST: %v", ids)
+		}
+		if ids := e.after(3 * time.Hour); !slices.Equal(ids, []uint32{EventDSTTableEmpty, EventDSTStatus}) {
+			t.Fatalf("when the last entry ends: %v, want DSTTableEmpty and DSTStatus", ids)
+		}
+		if el := servetest.ReadElement(t, e.s, servetest.CASE(1, 1), AttrLocalTime); el.Type != tlv.TypeNull {
+			t.Error("LocalTime without DST entries is not null")
+		}
+		// The emptied list was stored.
+		e.s.Close()
+		store.Close()
+		e2 := newLiveEnv(t, servetest.OpenStore(t, dir), true, false)
+		if d := servetest.ReadList[DSTOffset](t, e2.s, servetest.CASE(1, 1), AttrDSTOffset); len(d) != 0 {
+			t.Errorf("DSTOffset after restart %+v", d)
+		}
+		if ids := e2.after(time.Hour); len(ids) != 0 {
+			t.Errorf("events after restart with the host synchronised: %v", ids)
+		}
+	})
+}
+
+func TestScheduledTimeZone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		store := servetest.OpenStore(t, dir)
+		e := newLiveEnv(t, store, true, false)
+		e.setZones(TimeZone{Offset: 3600, Name: field.Some("CET")}, TimeZone{Offset: 7200, Name: field.Some("EET"), ValidAt: hours(2)})
+		e.events.Take()
+		e.changes.Reset()
+		if ids := e.after(2*time.Hour - time.Second); len(ids) != 0 {
+			t.Fatalf("events before the new zone: %v", ids)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		got := e.events.Take()
+		if len(got) != 1 || got[0].ID != EventTimeZoneStatus {
+			t.Fatalf("when the new zone applies: %+v", got)
+		}
+		var tz TimeZoneStatusEvent
+		servetest.Decode(t, got[0].Payload, &tz)
+		if tz.Offset != 7200 || tz.Name != field.Some("EET") {
+			t.Errorf("TimeZoneStatus %+v", tz)
+		}
+		if !e.changes.Has(ID, AttrTimeZone) {
+			t.Error("TimeZone not reported changed")
+		}
+		want := []TimeZone{{Offset: 7200, Name: field.Some("EET"), ValidAt: 0}}
+		if z := servetest.ReadList[TimeZone](t, e.s, servetest.CASE(1, 1), AttrTimeZone); !slices.Equal(z, want) {
+			t.Errorf("TimeZone %+v, want %+v", z, want)
+		}
+		e.s.Close()
+		store.Close()
+		e2 := newLiveEnv(t, servetest.OpenStore(t, dir), true, false)
+		if z := servetest.ReadList[TimeZone](t, e2.s, servetest.CASE(1, 1), AttrTimeZone); !slices.Equal(z, want) {
+			t.Errorf("TimeZone after restart %+v", z)
+		}
+
+		// The same offset and name under a new schedule: no event.
+		e2.setZones(TimeZone{Offset: 7200, Name: field.Some("EET")}, TimeZone{Offset: 7200, Name: field.Some("EET"), ValidAt: hours(5)})
+		e2.events.Take()
+		if ids := e2.after(4 * time.Hour); len(ids) != 0 {
+			t.Errorf("events for an unchanged zone: %v", ids)
+		}
+	})
+}
+
+func TestHourlyTimeUpdateEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newLiveEnv(t, servetest.Store(t), false, false)
+		if ids := e.after(firstUpdateDelay - time.Second); len(ids) != 0 {
+			t.Fatalf("events before the first update attempt: %v", ids)
+		}
+		// No time, no trusted source, no DST list: all three.
+		if ids := e.after(time.Second); !slices.Equal(ids, []uint32{EventMissingTrustedTimeSource, EventDSTTableEmpty, EventTimeFailure}) {
+			t.Fatalf("first attempt: %v", ids)
+		}
+		// Once an hour, not more.
+		if ids := e.after(time.Hour - time.Second); len(ids) != 0 {
+			t.Fatalf("within the hour: %v", ids)
+		}
+		if ids := e.after(time.Second); !slices.Equal(ids, []uint32{EventMissingTrustedTimeSource, EventDSTTableEmpty, EventTimeFailure}) {
+			t.Fatalf("second attempt: %v", ids)
+		}
+
+		// A MissingTrustedTimeSource from a command counts for the hour.
+		time.Sleep(30 * time.Minute)
+		in := SetTrustedTimeSourceRequest{TrustedTimeSource: field.Null[FabricScopedTrustedTimeSource]()}
+		if _, err := servetest.Invoke(t, e.s, servetest.CASE(1, 1), CmdSetTrustedTimeSource, &in); err != nil {
+			t.Fatal(err)
+		}
+		if ids := e.after(0); !slices.Equal(ids, []uint32{EventMissingTrustedTimeSource}) {
+			t.Fatalf("SetTrustedTimeSource(null): %v", ids)
+		}
+		if ids := e.after(30 * time.Minute); !slices.Equal(ids, []uint32{EventDSTTableEmpty, EventTimeFailure}) {
+			t.Fatalf("attempt 30 min after a MissingTrustedTimeSource: %v", ids)
+		}
+
+		// With a time from an administrator, no more TimeFailure.
+		set := SetUTCTimeRequest{UTCTime: hours(100), Granularity: GranularitySecondsGranularity}
+		if _, err := servetest.Invoke(t, e.s, servetest.CASE(1, 1), CmdSetUTCTime, &set); err != nil {
+			t.Fatal(err)
+		}
+		if ids := e.after(time.Hour); !slices.Equal(ids, []uint32{EventMissingTrustedTimeSource, EventDSTTableEmpty}) {
+			t.Fatalf("attempt with an administrator's time: %v", ids)
+		}
+		// With a DST list, no more DSTTableEmpty.
+		e.setDST(DSTOffset{Offset: 0, ValidStarting: 0})
+		if ids := e.after(time.Hour); !slices.Equal(ids, []uint32{EventMissingTrustedTimeSource}) {
+			t.Fatalf("attempt with a DST list: %v", ids)
+		}
+		// While the host keeps the time the node attempts nothing.
+		e.synced.Store(true)
+		if ids := e.after(5 * time.Hour); len(ids) != 0 {
+			t.Fatalf("attempts with a synchronised host: %v", ids)
+		}
+	})
+}
+
+func TestTrustedTimeSourceClientHooks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newLiveEnv(t, servetest.Store(t), false, true)
+		e.setDST(DSTOffset{Offset: 0, ValidStarting: 0})
+		in := SetTrustedTimeSourceRequest{TrustedTimeSource: field.NonNull(FabricScopedTrustedTimeSource{NodeID: 0x55, Endpoint: 0})}
+		if _, err := servetest.Invoke(t, e.s, servetest.CASE(3, 1), CmdSetTrustedTimeSource, &in); err != nil {
+			t.Fatal(err)
+		}
+		e.events.Take()
+		if src, ok := e.s.TrustedTimeSource(); !ok || src != (TrustedTimeSource{FabricIndex: 3, NodeID: 0x55}) {
+			t.Fatalf("TrustedTimeSource() = %+v, %v", src, ok)
+		}
+		// The attempt asks the client and waits for its outcome.
+		if ids := e.after(firstUpdateDelay); len(ids) != 0 {
+			t.Fatalf("events while the client reads: %v", ids)
+		}
+		e.mu.Lock()
+		req := slices.Clone(e.requested)
+		e.mu.Unlock()
+		if len(req) != 1 || req[0] != (TrustedTimeSource{FabricIndex: 3, NodeID: 0x55}) {
+			t.Fatalf("RequestTrustedTime calls %+v", req)
+		}
+		// The read failed: MissingTrustedTimeSource and TimeFailure, once
+		// an hour however often it fails.
+		e.s.TrustedTimeSourceFailed()
+		e.s.TrustedTimeSourceFailed()
+		if ids := e.after(0); !slices.Equal(ids, []uint32{EventMissingTrustedTimeSource, EventTimeFailure}) {
+			t.Fatalf("failed reads: %v", ids)
+		}
+
+		// A reading: the node has time from the trusted source.
+		utc := Epoch.Add(200 * time.Hour)
+		if err := e.s.SetTrustedUTC(utc, GranularitySecondsGranularity); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Second)
+		req2 := servetest.CASE(1, 1)
+		if got := servetest.ReadUint(t, e.s, req2, AttrUTCTime); got != EpochMicros(utc.Add(10*time.Second)) {
+			t.Errorf("UTCTime %d, want %d", got, EpochMicros(utc.Add(10*time.Second)))
+		}
+		if got := servetest.ReadUint(t, e.s, req2, AttrTimeSource); got != uint64(TimeSourceNodeTimeCluster) {
+			t.Errorf("TimeSource %d", got)
+		}
+		if got := servetest.ReadUint(t, e.s, req2, AttrGranularity); got != uint64(GranularitySecondsGranularity) {
+			t.Errorf("Granularity %d", got)
+		}
+		// The next attempt asks the client again; its failure, more than an
+		// hour after the last, is a missing source but no TimeFailure now
+		// that the node has a time.
+		if ids := e.after(time.Hour); len(ids) != 0 {
+			t.Fatalf("second attempt: %v", ids)
+		}
+		e.mu.Lock()
+		n := len(e.requested)
+		e.mu.Unlock()
+		if n != 2 {
+			t.Fatalf("%d reads requested, want 2", n)
+		}
+		e.s.TrustedTimeSourceFailed()
+		if ids := e.after(0); !slices.Equal(ids, []uint32{EventMissingTrustedTimeSource}) {
+			t.Fatalf("failed read with a time: %v", ids)
+		}
+		for _, tc := range []struct {
+			utc time.Time
+			g   Granularity
+		}{
+			{utc, GranularityNoTimeGranularity},
+			{utc, 9},
+			{Epoch.Add(-time.Second), GranularitySecondsGranularity},
+		} {
+			if err := e.s.SetTrustedUTC(tc.utc, tc.g); err == nil {
+				t.Errorf("SetTrustedUTC(%v, %d) accepted", tc.utc, tc.g)
+			}
+		}
+	})
+}
+
+func TestDSTStatusFollowsTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newLiveEnv(t, servetest.Store(t), false, false)
+		// A DST offset that applies now, but the node has no time yet.
+		e.setDST(DSTOffset{Offset: 3600, ValidStarting: 0})
+		if ids := e.after(0); len(ids) != 0 {
+			t.Fatalf("DST set without a time: %v", ids)
+		}
+		// With a time it starts applying, before SetUTCTime returns.
+		set := SetUTCTimeRequest{UTCTime: hours(1), Granularity: GranularitySecondsGranularity}
+		if _, err := servetest.Invoke(t, e.s, servetest.CASE(1, 1), CmdSetUTCTime, &set); err != nil {
+			t.Fatal(err)
+		}
+		if ids := e.events.Take(); len(ids) != 1 || ids[0].ID != EventDSTStatus {
+			t.Fatalf("after SetUTCTime: %+v", ids)
+		}
+		// SetTimeZone clears the DST list: DSTStatus says it stopped.
+		e.setZones(TimeZone{Offset: 3600})
+		if ids := e.after(0); !slices.Equal(ids, []uint32{EventTimeZoneStatus, EventDSTTableEmpty, EventDSTStatus}) {
+			t.Fatalf("SetTimeZone while DST applies: %v", ids)
+		}
+	})
+}
+
+func TestStartClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, err := New(Config{Store: servetest.Store(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close() // before Start
+		s.Start() // after Close: nothing
+		s.Close()
+
+		s2, err := New(Config{Store: servetest.Store(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s2.Start()
+		s2.Start()
+		time.Sleep(3 * time.Hour)
+		s2.Close()
+		s2.Close()
+		// synctest.Test fails if a goroutine of the bubble is left.
+	})
 }
