@@ -2,8 +2,9 @@
 // camera and the Descriptor of its Camera endpoint (endpoint 1): the
 // clusters every Matter node carries (Core §9.x, §11.x) and those the
 // Camera device type requires of its root node (Time Synchronization with
-// TZ, NTPC and TSC; a wired Power Source), wired to the fabric table, the
-// access control list, the attestation data and the node's callbacks.
+// TZ, NTPC and TSC; TLS Certificate Management and TLS Client Management;
+// a wired Power Source), wired to the fabric table, the access control
+// list, the attestation data and the node's callbacks.
 //
 // # Composition
 //
@@ -12,6 +13,7 @@
 //	             Commissioning, Network Commissioning (Ethernet), General
 //	             Diagnostics, Time Synchronization, Administrator
 //	             Commissioning, Operational Credentials, Group Key
+//	             Management, TLS Certificate Management, TLS Client
 //	             Management, Power Source
 //	    clients: Time Synchronization; PartsList [1]
 //	EP1 device type: Camera 0x0142 rev 1; clients: WebRTC Transport
@@ -19,9 +21,13 @@
 //	    Management, WebRTC Transport Provider, …) are added to it by the
 //	    caller; the Descriptor lists whatever the endpoint holds when read.
 //
-// The TLS Certificate Management and TLS Client Management clusters that
-// the Camera device type also requires on the root node are not part of
-// this package.
+// The two TLS clusters (Core §14.4, §14.5; the Camera's TLSCertificatesCond
+// and TLSClientCond) take the node's UTC time from Time Synchronization:
+// without one, certificates and endpoints cannot be provisioned. TLS
+// Client Management endpoints reference certificates through TLS
+// Certificate Management's Hold, and a referenced certificate cannot be
+// removed; the clusters that open TLS connections (Push AV Stream
+// Transport) get both servers from RootNode.
 //
 // # What the node provides
 //
@@ -53,6 +59,8 @@ import (
 	"github.com/mattercam/mattercam/matter/clusters/operationalcredentials"
 	"github.com/mattercam/mattercam/matter/clusters/powersource"
 	"github.com/mattercam/mattercam/matter/clusters/timesynchronization"
+	"github.com/mattercam/mattercam/matter/clusters/tlscertificatemanagement"
+	"github.com/mattercam/mattercam/matter/clusters/tlsclientmanagement"
 	"github.com/mattercam/mattercam/matter/dm"
 	"github.com/mattercam/mattercam/matter/fabric"
 	"github.com/mattercam/mattercam/matter/storage"
@@ -93,9 +101,9 @@ type Callbacks struct {
 	CloseFabricSessions func(fabricIndex uint8)
 	// FabricRemoved runs after a fabric left the table (RemoveFabric, or a
 	// fail-safe expiry undoing AddNOC), once its ACL entries, group keys,
-	// extension and trusted time source are gone: the node closes its
-	// sessions, ends its subscriptions and forgets its CASE resumption
-	// records (§11.18.6.12).
+	// extension, trusted time source, TLS certificates and TLS endpoints
+	// are gone: the node closes its sessions, ends its subscriptions and
+	// forgets its CASE resumption records (§11.18.6.12).
 	FabricRemoved func(fabricIndex uint8)
 	// Commissionable runs after RemoveFabric removed the last fabric: the
 	// node opens its initial commissioning window again.
@@ -178,6 +186,8 @@ type RootNode struct {
 	AdministratorCommissioning *administratorcommissioning.Server
 	OperationalCredentials     *operationalcredentials.Server
 	GroupKeyManagement         *groupkeymanagement.Server
+	TLSCertificateManagement   *tlscertificatemanagement.Server
+	TLSClientManagement        *tlsclientmanagement.Server
 	PowerSource                *powersource.Server
 }
 
@@ -311,6 +321,27 @@ func New(cfg Config) (*RootNode, error) {
 	}); err != nil {
 		return nil, err
 	}
+	// TLS Client Management's endpoints reference TLS Certificate
+	// Management's certificates: the certificate server asks the endpoint
+	// server (built next) whether a certificate is in use.
+	if n.TLSCertificateManagement, err = tlscertificatemanagement.New(tlscertificatemanagement.Config{
+		Store: cfg.Store, Now: n.TimeSynchronization.Now,
+		RootInUse: func(fabricIndex uint8, caid uint16) bool {
+			return n.TLSClientManagement != nil && n.TLSClientManagement.UsesRoot(fabricIndex, caid)
+		},
+		ClientInUse: func(fabricIndex uint8, ccdid uint16) bool {
+			return n.TLSClientManagement != nil && n.TLSClientManagement.UsesClient(fabricIndex, ccdid)
+		},
+		Notify: node, Logger: log,
+	}); err != nil {
+		return nil, err
+	}
+	if n.TLSClientManagement, err = tlsclientmanagement.New(tlsclientmanagement.Config{
+		Certificates: n.TLSCertificateManagement, Store: cfg.Store, Now: n.TimeSynchronization.Now,
+		Notify: node, Logger: log,
+	}); err != nil {
+		return nil, err
+	}
 	if n.PowerSource, err = powersource.New(powersource.Config{
 		Endpoint: RootEndpoint, EndpointList: []uint16{RootEndpoint, CameraEndpoint}, Notify: node,
 	}); err != nil {
@@ -320,11 +351,13 @@ func New(cfg Config) (*RootNode, error) {
 	n.AccessControl.RetainFabrics(n.fabrics.Has)
 	n.GroupKeyManagement.RetainFabrics(n.fabrics.Has)
 	n.TimeSynchronization.RetainFabrics(n.fabrics.Has)
+	n.TLSClientManagement.RetainFabrics(n.fabrics.Has)
+	n.TLSCertificateManagement.RetainFabrics(n.fabrics.Has)
 
 	for _, c := range []dm.Cluster{
 		n.Descriptor, n.AccessControl, n.BasicInformation, n.GeneralCommissioning, n.NetworkCommissioning,
 		n.GeneralDiagnostics, n.TimeSynchronization, n.AdministratorCommissioning, n.OperationalCredentials,
-		n.GroupKeyManagement, n.PowerSource,
+		n.GroupKeyManagement, n.TLSCertificateManagement, n.TLSClientManagement, n.PowerSource,
 	} {
 		n.Root.Add(c)
 	}
@@ -339,9 +372,20 @@ func New(cfg Config) (*RootNode, error) {
 }
 
 // Start records the start-up events: Basic Information StartUp, then
-// General Diagnostics BootReason (Core §11.1.6.1, §11.12.8.4).
+// General Diagnostics BootReason (Core §11.1.6.1, §11.12.8.4), and starts
+// the time-driven work of Time Synchronization (DST and time zone
+// boundaries, the hourly time events of Core §11.17.8). Close stops it.
 func (n *RootNode) Start() error {
-	return errors.Join(n.BasicInformation.StartUp(), n.GeneralDiagnostics.Boot())
+	err := errors.Join(n.BasicInformation.StartUp(), n.GeneralDiagnostics.Boot())
+	n.TimeSynchronization.Start()
+	return err
+}
+
+// Close stops what Start started. The node closes it before the store and
+// the event log it writes to.
+func (n *RootNode) Close() error {
+	n.TimeSynchronization.Close()
+	return nil
 }
 
 // Fabrics returns the fabric table (securechannel.Fabrics for CASE).
@@ -412,6 +456,8 @@ func (n *RootNode) removeFabricData(idx uint8) {
 	n.AccessControl.FabricRemoved(idx)
 	n.GroupKeyManagement.FabricRemoved(idx)
 	n.TimeSynchronization.FabricRemoved(idx)
+	n.TLSClientManagement.FabricRemoved(idx)
+	n.TLSCertificateManagement.FabricRemoved(idx)
 	n.AdministratorCommissioning.FabricRemoved(idx)
 	if f := n.cfg.Callbacks.FabricRemoved; f != nil {
 		f(idx)
