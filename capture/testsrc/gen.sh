@@ -20,11 +20,26 @@
 #                    frames until video.h264 reaches its next IDR.
 #   clip/audio.opus  Ogg Opus, mono 48 kHz, 20 ms packets: three periods of
 #                    a 2 s signal; testsrc loops the middle one.
+#   clip/still-N.jpg JPEG stills of the same pictures, one per second of the
+#                    clip (frame N*30, N = 0, 1), 1280x720, for testsrc's
+#                    snapshots (capture.Snapshotter).
+#
+# Usage: gen.sh [stills]
+#   With no argument everything is regenerated. "stills" renders the
+#   pictures and regenerates only the JPEG stills, leaving the H.264 and
+#   Opus clips alone (they are the bytes other tests were written against,
+#   and a different ffmpeg build may code them differently).
 set -euo pipefail
 
 cd "$(dirname "$0")"
 
-for tool in ffmpeg ffprobe opusenc perl; do
+mode=${1:-all}
+case $mode in
+all) tools=(ffmpeg ffprobe opusenc perl) ;;
+stills) tools=(ffmpeg ffprobe) ;;
+*) echo "usage: gen.sh [stills]" >&2; exit 2 ;;
+esac
+for tool in "${tools[@]}"; do
 	command -v "$tool" >/dev/null || { echo "gen.sh: $tool not found" >&2; exit 1; }
 done
 font=/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf
@@ -63,6 +78,38 @@ drawbox=x=40:y=120:w=160:h=160:color=red:t=fill:enable='lt(mod(n,$frames),3)',
 drawtext=fontfile=$font:text='mattercam %{eif\:mod(n,$frames)\:d\:2}'
 	:fontsize=48:fontcolor=white:box=1:boxcolor=black:x=40:y=40" \
 	-frames:v "$frames" -pix_fmt yuv420p -f rawvideo "$tmp/src.yuv"
+
+# 1b. The stills. There is no H.264 decoder in pure Go, so testsrc cannot
+# take a snapshot of the clip it plays; it returns the still nearest to the
+# playback position instead, one per second (every $gop frames, at the IDRs),
+# cut from the same raw pictures the clips are encoded from. They are coded
+# straight from src.yuv, not decoded from the H.264 clip, so they carry no
+# H.264 artefacts.
+#   -q:v 3: ffmpeg's MJPEG quantiser scale. Its low-frequency luma
+#     quantisers (6-8) are those of libjpeg quality ~75, the usual snapshot
+#     quality; the file is ~30 KB, well under the ~63 KB one Matter large
+#     message can carry (CaptureSnapshotResponse, spec digest §5.5), and
+#     checked below against 60000 bytes.
+#   -pix_fmt yuvj420p: JFIF is full range; swscale expands the limited-range
+#     source (a JPEG decoder would otherwise show grey blacks).
+#   -threads 1 -bitexact: the same bytes on every run.
+readonly stills=$((frames / gop))
+for ((i = 0; i < stills; i++)); do
+	ff -f rawvideo -pix_fmt yuv420p -s 1280x720 -r 30 -i "$tmp/src.yuv" \
+		-vf "select=eq(n\\,$((i * gop)))" -frames:v 1 \
+		-c:v mjpeg -q:v 3 -pix_fmt yuvj420p -threads 1 -bitexact "$tmp/still-$i.jpg"
+	size=$(stat -c %s "$tmp/still-$i.jpg")
+	((size < 60000)) || { echo "gen.sh: still-$i.jpg is $size bytes, want < 60000" >&2; exit 1; }
+	got=$(ffprobe -v error -show_entries stream=codec_name,width,height -of csv=p=0 "$tmp/still-$i.jpg")
+	[[ $got == "mjpeg,1280,720" ]] || { echo "gen.sh: still-$i.jpg: got $got" >&2; exit 1; }
+done
+mkdir -p clip
+if [[ $mode == stills ]]; then
+	rm -f clip/still-*.jpg
+	mv "$tmp"/still-*.jpg clip/
+	ls -l clip/still-*.jpg
+	exit 0
+fi
 
 # 2. x264 settings shared by both encodes, so that their SPS and PPS are
 # byte-identical and a decoder sees no parameter change at a splice:
@@ -183,6 +230,6 @@ ff -f lavfi -i "aevalsrc=s=48000:d=6:exprs='
 opusenc --quiet --hard-cbr --bitrate 24 --framesize 20 --comp 10 --serial 1 \
 	"$tmp/audio.wav" "$tmp/audio.opus"
 
-mkdir -p clip
-mv "$tmp/video.h264" "$tmp/intra.h264" "$tmp/audio.opus" clip/
+rm -f clip/still-*.jpg
+mv "$tmp/video.h264" "$tmp/intra.h264" "$tmp/audio.opus" "$tmp"/still-*.jpg clip/
 ls -l clip/
