@@ -25,6 +25,12 @@ type Config struct {
 	// Defaults 5 s and 10 s.
 	ICEDisconnectedTimeout time.Duration
 	ICEFailedTimeout       time.Duration
+	// MediaTimeout ends a connected session that has sent no frame for
+	// this long: its source stalled, or its tracks were never bound. The
+	// Matter provider reports it as MediaTimeout. Default 10 s, longer
+	// than any GOP a passthrough source should have, so a key-frame wait
+	// never trips it.
+	MediaTimeout time.Duration
 	// ICEServers are used for every session unless the session brings
 	// its own.
 	ICEServers []pion.ICEServer
@@ -54,6 +60,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ICEFailedTimeout <= 0 {
 		c.ICEFailedTimeout = 10 * time.Second
+	}
+	if c.MediaTimeout <= 0 {
+		c.MediaTimeout = 10 * time.Second
 	}
 	if c.VideoQueue <= 0 {
 		c.VideoQueue = 30

@@ -1,9 +1,15 @@
 package webrtc
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	pion "github.com/pion/webrtc/v4"
 
 	"github.com/mattercam/mattercam/capture"
 )
@@ -169,3 +175,134 @@ func (b *broadcast) publish(u *unit) {
 }
 
 func (b *broadcast) len() int { return len(*b.subs.Load()) }
+
+// Stream ends, passed to SessionOptions.OnClose of the sessions using it.
+var (
+	// ErrStreamRemoved: the stream was taken away on purpose (the Matter
+	// provider's RemoveVideoStream/RemoveAudioStream when AV Stream
+	// Management deallocates it, or the server shutting down).
+	ErrStreamRemoved = errors.New("webrtc: stream removed")
+	// ErrSourceEnded: the source stopped producing by itself (the encoder
+	// failed or was closed under us).
+	ErrSourceEnded = errors.New("webrtc: source ended")
+)
+
+// stream is one encoded source (the Server's camera, or one allocated
+// Camera AV stream of the Matter provider): read by exactly one pump
+// goroutine and fanned out by reference to every session using it, so it
+// is encoded once however many sessions watch it (DESIGN.md §1).
+type stream struct {
+	kind  string                  // "video" or "audio", for logs
+	codec pion.RTPCodecCapability // what we put in our own offers
+	b     *broadcast
+	// requestKey asks the encoder for a key frame (PLI/FIR, a joining
+	// session); nil for audio.
+	requestKey func()
+
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the pump has returned
+	removed atomic.Bool
+	err     error // why the pump stopped; written before done is closed
+}
+
+// newVideoStream checks that src is H.264 with a usable profile-level-id
+// and starts reading it.
+func newVideoStream(cfg Config, log *slog.Logger, src capture.VideoSource) (*stream, error) {
+	vf := src.Format()
+	if vf.Codec != "H264" || !validProfileLevelID(vf.ProfileLevelID) {
+		return nil, fmt.Errorf("webrtc: video source %q with profile-level-id %q: only H.264 is supported", vf.Codec, vf.ProfileLevelID)
+	}
+	st := &stream{
+		kind: "video",
+		codec: pion.RTPCodecCapability{
+			MimeType:  pion.MimeTypeH264,
+			ClockRate: 90000,
+			// RFC 6184 §8.1: we send FU-A/STAP-A (mode 1); the
+			// level may be lower on the receive side.
+			SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + vf.ProfileLevelID,
+			RTCPFeedback: videoFeedback,
+		},
+		b:          newBroadcast(cfg.VideoQueue, src.RequestKeyFrame),
+		requestKey: src.RequestKeyFrame,
+	}
+	st.start(log, func(ctx context.Context) (*unit, error) {
+		au, err := src.ReadAccessUnit(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return videoUnit(au), nil
+	})
+	return st, nil
+}
+
+// newAudioStream checks that src is Opus and starts reading it.
+func newAudioStream(cfg Config, log *slog.Logger, src capture.AudioSource) (*stream, error) {
+	if af := src.Format(); af.Codec != "opus" {
+		return nil, fmt.Errorf("webrtc: audio source %q: only Opus is supported", af.Codec)
+	}
+	st := &stream{kind: "audio", codec: opusCodec, b: newBroadcast(cfg.AudioQueue, nil)}
+	st.start(log, func(ctx context.Context) (*unit, error) {
+		af, err := src.ReadFrame(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return audioUnit(af), nil
+	})
+	return st, nil
+}
+
+// videoFeedback is the RTCP feedback we act on for video: NACK (pion's
+// responder retransmits), PLI and FIR (a key-frame request to the
+// encoder).
+var videoFeedback = []pion.RTCPFeedback{
+	{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"},
+}
+
+// opusCodec is what we send for audio: RFC 7587 §7 says opus/48000/2
+// whatever is actually coded.
+var opusCodec = pion.RTPCodecCapability{
+	MimeType: pion.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+	SDPFmtpLine: "minptime=10;useinbandfec=1",
+}
+
+func (st *stream) start(log *slog.Logger, read func(context.Context) (*unit, error)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	st.cancel = cancel
+	st.done = make(chan struct{})
+	go func() {
+		defer close(st.done)
+		for {
+			u, err := read(ctx)
+			if err != nil {
+				st.stopped(log, err)
+				return
+			}
+			st.b.publish(u)
+		}
+	}()
+}
+
+func (st *stream) stopped(log *slog.Logger, err error) {
+	switch {
+	case st.removed.Load():
+		st.err = ErrStreamRemoved
+		return
+	case errors.Is(err, capture.ErrClosed):
+		log.Info("source closed", "kind", st.kind)
+	default:
+		log.Error("source failed", "kind", st.kind, "err", err)
+	}
+	st.err = fmt.Errorf("%w: %s: %w", ErrSourceEnded, st.kind, err)
+}
+
+// stop ends the pump on purpose and waits for it; the source itself stays
+// open (it belongs to the caller). Sessions still using the stream see
+// done and end with ErrStreamRemoved.
+func (st *stream) stop() {
+	st.removed.Store(true)
+	st.cancel()
+	<-st.done
+}
+
+// endErr is why the stream ended; valid once done is closed.
+func (st *stream) endErr() error { return st.err }

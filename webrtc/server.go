@@ -4,12 +4,15 @@
 // reference; each session packetises it (zero-copy, package packetizer)
 // and SRTP-encrypts it on its own goroutine, so a slow session only ever
 // delays itself.
+//
+// Two front ends share that machinery: Server (one camera, sessions
+// answering offers; the WHEP preview) and Provider (the Matter WebRTC
+// Transport Provider's media hook: one stream per allocated Camera AV
+// stream, both offer/answer roles, trickle ICE in Matter form).
 package webrtc
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,87 +38,86 @@ const (
 	ptOpus = 111
 )
 
-// Server owns the sources' reader goroutines and the session table.
-type Server struct {
+// core is what Server and Provider share: the configuration, the bounded
+// session table and the WaitGroup of the session watchers.
+type core struct {
 	cfg Config
 	log *slog.Logger
-	api *pion.API
-
-	videoCodec, audioCodec pion.RTPCodecCapability
-	vsrc                   capture.VideoSource
-	asrc                   capture.AudioSource
-	video, audio           *broadcast
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // pumps and sessions being closed
+	wg     sync.WaitGroup // session watchers; Close waits only after closed is set
 
 	mu       sync.Mutex
 	sessions map[string]*Session
 	closed   bool
 }
 
-// NewServer starts reading the sources (audio may be nil) and returns a
-// server ready to accept sessions. Close stops it.
-func NewServer(cfg Config, video capture.VideoSource, audio capture.AudioSource) (*Server, error) {
-	cfg = cfg.withDefaults()
-	vf := video.Format()
-	if vf.Codec != "H264" || len(vf.ProfileLevelID) != 6 {
-		return nil, fmt.Errorf("webrtc: video source %q with profile-level-id %q: only H.264 is supported", vf.Codec, vf.ProfileLevelID)
-	}
-	s := &Server{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "webrtc"),
-		vsrc:     video,
-		asrc:     audio,
-		sessions: map[string]*Session{},
-		videoCodec: pion.RTPCodecCapability{
-			MimeType:  pion.MimeTypeH264,
-			ClockRate: 90000,
-			// RFC 6184 §8.1: we send FU-A/STAP-A (mode 1); the
-			// level may be lower on the receive side.
-			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + vf.ProfileLevelID,
-			RTCPFeedback: []pion.RTCPFeedback{
-				{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"},
-			},
-		},
-	}
-	if audio != nil {
-		af := audio.Format()
-		if af.Codec != "opus" {
-			return nil, fmt.Errorf("webrtc: audio source %q: only Opus is supported", af.Codec)
-		}
-		// RFC 7587 §7: opus/48000/2 whatever is coded.
-		s.audioCodec = pion.RTPCodecCapability{
-			MimeType: pion.MimeTypeOpus, ClockRate: 48000, Channels: 2,
-			SDPFmtpLine: "minptime=10;useinbandfec=1",
-		}
-	}
-	api, err := s.newAPI()
-	if err != nil {
-		return nil, err
-	}
-	s.api = api
-	s.video = newBroadcast(cfg.VideoQueue, video.RequestKeyFrame)
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wg.Add(1)
-	go s.pumpVideo()
-	if audio != nil {
-		s.audio = newBroadcast(cfg.AudioQueue, nil)
-		s.wg.Add(1)
-		go s.pumpAudio()
-	}
-	return s, nil
+func (c *core) init(cfg Config, component string) {
+	c.cfg = cfg
+	c.log = cfg.Logger.With("component", component)
+	c.sessions = map[string]*Session{}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 }
 
-func (s *Server) newAPI() (*pion.API, error) {
-	m := &pion.MediaEngine{}
-	if err := m.RegisterCodec(pion.RTPCodecParameters{RTPCodecCapability: s.videoCodec, PayloadType: ptH264}, pion.RTPCodecTypeVideo); err != nil {
-		return nil, fmt.Errorf("webrtc: register H.264: %w", err)
+// reserve takes a slot in the session table. The caller holds c.mu.
+func (c *core) reserveLocked(sess *Session) error {
+	switch {
+	case c.closed:
+		return ErrServerClosed
+	case len(c.sessions) >= c.cfg.MaxSessions:
+		return fmt.Errorf("%w (%d)", ErrSessionLimit, c.cfg.MaxSessions)
 	}
-	if s.audioCodec.MimeType != "" {
-		if err := m.RegisterCodec(pion.RTPCodecParameters{RTPCodecCapability: s.audioCodec, PayloadType: ptOpus}, pion.RTPCodecTypeAudio); err != nil {
-			return nil, fmt.Errorf("webrtc: register Opus: %w", err)
+	c.sessions[sess.id] = sess
+	c.wg.Add(1) // the session's watcher
+	return nil
+}
+
+func (c *core) reserve(sess *Session) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reserveLocked(sess)
+}
+
+func (c *core) remove(sess *Session) {
+	c.mu.Lock()
+	delete(c.sessions, sess.id)
+	c.mu.Unlock()
+}
+
+func (c *core) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.sessions)
+}
+
+// shutdown refuses new sessions and ends the live ones with reason.
+func (c *core) shutdown(reason error) {
+	c.mu.Lock()
+	c.closed = true
+	live := make([]*Session, 0, len(c.sessions))
+	for _, sess := range c.sessions {
+		live = append(live, sess)
+	}
+	c.mu.Unlock()
+	for _, sess := range live {
+		sess.close(reason)
+	}
+}
+
+// newAPI builds a pion API that can send the given codecs: the Server
+// builds one for its source, the provider one per session from what the
+// peer offered.
+func newAPI(cfg Config, video, audio []pion.RTPCodecParameters) (*pion.API, error) {
+	m := &pion.MediaEngine{}
+	for _, c := range video {
+		if err := m.RegisterCodec(c, pion.RTPCodecTypeVideo); err != nil {
+			return nil, fmt.Errorf("webrtc: register %s/%d: %w", c.MimeType, c.PayloadType, err)
+		}
+	}
+	for _, c := range audio {
+		if err := m.RegisterCodec(c, pion.RTPCodecTypeAudio); err != nil {
+			return nil, fmt.Errorf("webrtc: register %s/%d: %w", c.MimeType, c.PayloadType, err)
 		}
 	}
 	ir := &interceptor.Registry{}
@@ -127,49 +129,63 @@ func (s *Server) newAPI() (*pion.API, error) {
 	if err := pion.ConfigureRTCPReports(ir); err != nil {
 		return nil, fmt.Errorf("webrtc: rtcp reports: %w", err)
 	}
+	se, err := settingEngine(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return pion.NewAPI(pion.WithMediaEngine(m), pion.WithInterceptorRegistry(ir), pion.WithSettingEngine(se)), nil
+}
+
+func settingEngine(cfg Config) (pion.SettingEngine, error) {
 	var se pion.SettingEngine
-	se.SetICETimeouts(s.cfg.ICEDisconnectedTimeout, s.cfg.ICEFailedTimeout, 0)
+	se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, 0)
 	// Loopback candidates make the local preview work on a board with
 	// no other address up; mDNS candidates would cost a socket and a
 	// goroutine per session and a camera has no privacy to hide.
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	if s.cfg.UDPPortMin != 0 || s.cfg.UDPPortMax != 0 {
-		if err := se.SetEphemeralUDPPortRange(s.cfg.UDPPortMin, s.cfg.UDPPortMax); err != nil {
-			return nil, fmt.Errorf("webrtc: port range: %w", err)
+	if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
+		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
+			return se, fmt.Errorf("webrtc: port range: %w", err)
 		}
 	}
-	return pion.NewAPI(pion.WithMediaEngine(m), pion.WithInterceptorRegistry(ir), pion.WithSettingEngine(se)), nil
+	return se, nil
 }
 
-func (s *Server) pumpVideo() {
-	defer s.wg.Done()
-	for {
-		au, err := s.vsrc.ReadAccessUnit(s.ctx)
-		if err != nil {
-			s.pumpStopped("video", err)
-			return
+// Server owns the sources' reader goroutines and the session table.
+type Server struct {
+	core
+	api          *pion.API
+	video, audio *stream // audio nil without an audio source
+}
+
+// NewServer starts reading the sources (audio may be nil) and returns a
+// server ready to accept sessions. Close stops it.
+func NewServer(cfg Config, video capture.VideoSource, audio capture.AudioSource) (*Server, error) {
+	cfg = cfg.withDefaults()
+	s := &Server{}
+	s.init(cfg, "webrtc")
+	var err error
+	if s.video, err = newVideoStream(cfg, s.log, video); err != nil {
+		return nil, err
+	}
+	vc := []pion.RTPCodecParameters{{RTPCodecCapability: s.video.codec, PayloadType: ptH264}}
+	var ac []pion.RTPCodecParameters
+	if audio != nil {
+		if s.audio, err = newAudioStream(cfg, s.log, audio); err != nil {
+			s.video.stop()
+			return nil, err
 		}
-		s.video.publish(videoUnit(au))
+		ac = append(ac, pion.RTPCodecParameters{RTPCodecCapability: s.audio.codec, PayloadType: ptOpus})
 	}
-}
-
-func (s *Server) pumpAudio() {
-	defer s.wg.Done()
-	for {
-		af, err := s.asrc.ReadFrame(s.ctx)
-		if err != nil {
-			s.pumpStopped("audio", err)
-			return
+	if s.api, err = newAPI(cfg, vc, ac); err != nil {
+		s.video.stop()
+		if s.audio != nil {
+			s.audio.stop()
 		}
-		s.audio.publish(audioUnit(af))
+		return nil, err
 	}
-}
-
-func (s *Server) pumpStopped(kind string, err error) {
-	if s.ctx.Err() == nil && !errors.Is(err, capture.ErrClosed) {
-		s.log.Error("source failed", "kind", kind, "err", err)
-	}
+	return s, nil
 }
 
 // SessionOptions carries what one peer asks of its session.
@@ -182,8 +198,8 @@ type SessionOptions struct {
 	// Answer waits for gathering to finish and returns every candidate
 	// in the SDP (what WHEP wants).
 	OnICECandidate func(*pion.ICECandidateInit)
-	// OnClose is called once, from its own goroutine, with the reason
-	// the session ended.
+	// OnClose is called once with the reason the session ended, after
+	// everything it held is released.
 	OnClose func(reason error)
 }
 
@@ -191,46 +207,28 @@ type SessionOptions struct {
 // ErrUnsupportedCodec, ErrSessionLimit or ErrServerClosed before taking
 // any resource.
 func (s *Server) NewSession(offer string, opts SessionOptions) (*Session, error) {
-	media, err := checkOffer(offer, s.videoCodec, s.audioCodec)
+	var audioCodec pion.RTPCodecCapability
+	if s.audio != nil {
+		audioCodec = s.audio.codec
+	}
+	media, err := checkOffer(offer, s.video.codec, audioCodec)
 	if err != nil {
 		return nil, err
 	}
-	sess := &Session{srv: s, opts: opts, log: s.log, done: make(chan struct{})}
+	sess := newSession(&s.core, opts, s.video, nil)
+	if media.audio && s.audio != nil {
+		sess.audio = s.audio
+	}
 	if err := s.reserve(sess); err != nil {
 		return nil, err
 	}
-	sess.log = s.log.With("session", sess.id)
-	if err := sess.start(offer, media); err != nil {
+	sess.begin()
+	if _, err := sess.answer(func() (*pion.API, error) { return s.api, nil }, offer); err != nil {
 		sess.close(err)
-		<-sess.done
 		return nil, err
 	}
 	sess.log.Info("session started", "sessions", s.Len())
 	return sess, nil
-}
-
-// reserve takes a slot in the session table.
-func (s *Server) reserve(sess *Session) error {
-	var id [16]byte
-	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (Go 1.24+)
-	sess.id = hex.EncodeToString(id[:])
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.closed:
-		return ErrServerClosed
-	case len(s.sessions) >= s.cfg.MaxSessions:
-		return fmt.Errorf("%w (%d)", ErrSessionLimit, s.cfg.MaxSessions)
-	}
-	s.sessions[sess.id] = sess
-	s.wg.Add(1) // the session's watcher; Close waits only after closed is set
-	return nil
-}
-
-func (s *Server) remove(sess *Session) {
-	s.mu.Lock()
-	delete(s.sessions, sess.id)
-	s.mu.Unlock()
 }
 
 // Session returns the live session with the given ID, or nil.
@@ -241,11 +239,7 @@ func (s *Server) Session(id string) *Session {
 }
 
 // Len returns the number of live sessions.
-func (s *Server) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.sessions)
-}
+func (s *Server) Len() int { return s.len() }
 
 // MaxSessions returns the configured session limit.
 func (s *Server) MaxSessions() int { return s.cfg.MaxSessions }
@@ -254,15 +248,10 @@ func (s *Server) MaxSessions() int { return s.cfg.MaxSessions }
 // goroutine the server started. The sources themselves stay open: they
 // belong to the caller.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	live := make([]*Session, 0, len(s.sessions))
-	for _, sess := range s.sessions {
-		live = append(live, sess)
-	}
-	s.mu.Unlock()
-	for _, sess := range live {
-		sess.close(ErrServerClosed)
+	s.shutdown(ErrServerClosed)
+	s.video.stop()
+	if s.audio != nil {
+		s.audio.stop()
 	}
 	s.cancel()
 	s.wg.Wait()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,13 +17,23 @@ import (
 	pion "github.com/pion/webrtc/v4"
 )
 
-// Reasons a session ends, passed to SessionOptions.OnClose.
+// Reasons a session ends, passed to SessionOptions.OnClose. A stream's
+// end (ErrStreamRemoved, ErrSourceEnded) is one too.
 var (
 	ErrSessionClosed = errors.New("webrtc: session closed")
 	ErrSetupTimeout  = errors.New("webrtc: session did not connect in time")
 	ErrICEFailed     = errors.New("webrtc: ICE failed")
 	ErrPeerClosed    = errors.New("webrtc: peer closed the connection")
+	ErrMediaTimeout  = errors.New("webrtc: no media sent")
 	ErrTooManyICE    = errors.New("webrtc: too many remote ICE candidates")
+)
+
+// Signalling out of order (the JSEP state machine, RFC 8829): an answer while no local
+// offer waits for one, or an offer while ours is still unanswered (glare;
+// a Matter controller answers the camera's Offer before re-offering).
+var (
+	errNoLocalOffer = errors.New("webrtc: no local offer to answer")
+	errOfferPending = errors.New("webrtc: our offer awaits its answer")
 )
 
 // maxRemoteCandidates bounds what a peer can make us store and check.
@@ -32,13 +43,28 @@ const maxRemoteCandidates = 64
 // (and audio) from the moment ICE and DTLS connect.
 type Session struct {
 	id   string
-	srv  *Server
+	host *core
 	opts SessionOptions
 	log  *slog.Logger
-	pc   *pion.PeerConnection
 
-	videoTrack, audioTrack *track
-	gathered               <-chan struct{}
+	// The streams this session sends; nil for none. Fixed at creation.
+	video, audio *stream
+	// videoMatch, when set, decides which negotiated H.264 format the
+	// video track may use (the provider accepts any profile its source
+	// satisfies); nil means exactly the source's profile.
+	videoMatch func(pion.RTPCodecCapability) bool
+	// onMedia is called once, from a writer goroutine, when the first
+	// frame has been handed to SRTP.
+	onMedia func()
+
+	// negMu serialises the signalling steps (offer, answer, remote
+	// candidates) with each other and with teardown, which reads pc.
+	negMu    sync.Mutex
+	pc       *pion.PeerConnection // nil until the first signalling step
+	pending  []pion.ICECandidateInit
+	gathered <-chan struct{}
+
+	localMid atomic.Pointer[candidateMid] // where our candidates belong
 
 	connected chan struct{} // signalled on each transition to connected
 	ended     chan error    // reasons from pion callbacks, first wins
@@ -47,17 +73,52 @@ type Session struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // writers and RTCP readers
 
-	mu        sync.Mutex
-	closing   bool
-	streaming bool
-	videoSub  *subscriber
-	audioSub  *subscriber
-	writers   []*writer
-	closed    atomic.Bool
-	reason    error
+	mu                     sync.Mutex
+	closing                bool
+	streaming              bool
+	videoTrack, audioTrack *track // set under negMu and mu
+	videoSub               *subscriber
+	audioSub               *subscriber
+	writers                []*writer
+	closed                 atomic.Bool
+	reason                 error
 
 	remoteCandidates atomic.Int32
 	connectedAt      atomic.Int64 // unix nanoseconds of the first connect
+	framesSent       atomic.Uint64
+	mediaSent        atomic.Bool
+}
+
+// candidateMid is the media stream identification of our candidates: with
+// BUNDLE (RFC 9143) every candidate belongs to the transport of the
+// group's tagged (first) media section.
+type candidateMid struct {
+	mid   string
+	index uint16
+}
+
+// newSession prepares a session; the caller reserves it in host's table
+// and then calls begin. Everything close needs exists from here on, so a
+// shutdown racing the creation is safe.
+func newSession(host *core, opts SessionOptions, video, audio *stream) *Session {
+	var id [16]byte
+	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (Go 1.24+)
+	s := &Session{
+		id:   hex.EncodeToString(id[:]),
+		host: host, opts: opts, video: video, audio: audio,
+		connected: make(chan struct{}, 1),
+		ended:     make(chan error, 1),
+		done:      make(chan struct{}),
+	}
+	s.log = host.log.With("session", s.id)
+	s.ctx, s.cancel = context.WithCancel(host.ctx)
+	return s
+}
+
+// begin starts the watcher, which owns the session's end (reserve counted
+// it in the host's WaitGroup).
+func (s *Session) begin() {
+	go s.watch()
 }
 
 // ID is the session's unguessable identifier.
@@ -76,39 +137,23 @@ func (s *Session) Err() error {
 	}
 }
 
-func (s *Session) start(offer string, media offerMedia) error {
-	s.connected = make(chan struct{}, 1)
-	s.ended = make(chan error, 1)
-	s.ctx, s.cancel = context.WithCancel(s.srv.ctx)
-	cfg := pion.Configuration{ICEServers: s.srv.cfg.ICEServers, ICETransportPolicy: s.opts.ICETransportPolicy}
+// newPC creates the peer connection on the first signalling step, with
+// the API newAPI returns (the provider builds it from the first offer).
+// The caller holds negMu.
+func (s *Session) newPC(newAPI func() (*pion.API, error)) error {
+	api, err := newAPI()
+	if err != nil {
+		return err
+	}
+	cfg := pion.Configuration{ICEServers: s.host.cfg.ICEServers, ICETransportPolicy: s.opts.ICETransportPolicy}
 	if s.opts.ICEServers != nil {
 		cfg.ICEServers = s.opts.ICEServers
 	}
-	pc, err := s.srv.api.NewPeerConnection(cfg)
-	s.pc = pc // nil on error; close copes
-	// The watcher owns the session's end (reserve counted it in the
-	// server's WaitGroup), so it starts even when the connection could not
-	// be made; it starts after s.pc is set because close reads it.
-	go s.watch()
+	pc, err := api.NewPeerConnection(cfg)
 	if err != nil {
 		return fmt.Errorf("webrtc: new peer connection: %w", err)
 	}
-
-	s.videoTrack = newTrack("video", "mattercam", s.srv.videoCodec)
-	senders := []*pion.RTPSender{}
-	vs, err := pc.AddTrack(s.videoTrack)
-	if err != nil {
-		return fmt.Errorf("webrtc: add video: %w", err)
-	}
-	senders = append(senders, vs)
-	if media.audio && s.srv.audio != nil {
-		s.audioTrack = newTrack("audio", "mattercam", s.srv.audioCodec)
-		as, err := pc.AddTrack(s.audioTrack)
-		if err != nil {
-			return fmt.Errorf("webrtc: add audio: %w", err)
-		}
-		senders = append(senders, as)
-	}
+	s.pc = pc
 	pc.OnConnectionStateChange(func(st pion.PeerConnectionState) {
 		switch st {
 		case pion.PeerConnectionStateConnected:
@@ -119,6 +164,10 @@ func (s *Session) start(offer string, media offerMedia) error {
 		case pion.PeerConnectionStateFailed:
 			s.end(ErrICEFailed)
 		case pion.PeerConnectionStateClosed:
+			// Our own Close gets here too, but then the session is
+			// already closing and the reason is ignored; otherwise pion
+			// closed it on the peer's DTLS close_notify (the closure
+			// alert of RFC 5246 §7.2.1, as DTLS 1.2 uses it).
 			s.end(ErrPeerClosed)
 		}
 	})
@@ -132,25 +181,157 @@ func (s *Session) start(offer string, media offerMedia) error {
 			cb(&init)
 		})
 	}
-	if err := pc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeOffer, SDP: offer}); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadOffer, err)
+	return nil
+}
+
+// addTracks adds a track per stream the session sends, once. As answerer
+// (offerer false) AddTrack lets pion attach them to the offered
+// transceivers; as offerer each gets a sendonly transceiver of its own.
+// The caller holds negMu.
+func (s *Session) addTracks(offerer bool) error {
+	if s.videoTrack != nil || s.audioTrack != nil {
+		return nil
 	}
-	answer, err := pc.CreateAnswer(nil)
-	if err != nil {
-		return fmt.Errorf("webrtc: create answer: %w", err)
-	}
-	if s.opts.OnICECandidate == nil {
-		s.gathered = pion.GatheringCompletePromise(pc)
-	}
-	if err := pc.SetLocalDescription(answer); err != nil {
-		return fmt.Errorf("webrtc: set local description: %w", err)
-	}
-	// pion's interceptors (NACK responder, reports) only see the RTCP
-	// that is read, and PLI/FIR must reach the encoder.
-	for _, snd := range senders {
+	var vt, at *track
+	add := func(t *track) error {
+		var snd *pion.RTPSender
+		if offerer {
+			tr, err := s.pc.AddTransceiverFromTrack(t, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionSendonly})
+			if err != nil {
+				return fmt.Errorf("webrtc: add %s: %w", t.id, err)
+			}
+			snd = tr.Sender()
+		} else {
+			var err error
+			if snd, err = s.pc.AddTrack(t); err != nil {
+				return fmt.Errorf("webrtc: add %s: %w", t.id, err)
+			}
+		}
+		// pion's interceptors (NACK responder, reports) only see the RTCP
+		// that is read, and PLI/FIR must reach the encoder. ReadRTCP
+		// blocks until the sender starts or the connection closes.
 		s.wg.Add(1)
 		go s.readRTCP(snd)
+		return nil
 	}
+	if s.video != nil {
+		vt = newTrack("video", "mattercam", s.video.codec)
+		if s.videoMatch != nil {
+			vt.match = s.videoMatch
+		}
+		if err := add(vt); err != nil {
+			return err
+		}
+	}
+	if s.audio != nil {
+		at = newTrack("audio", "mattercam", s.audio.codec)
+		if err := add(at); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.videoTrack, s.audioTrack = vt, at
+	s.mu.Unlock()
+	return nil
+}
+
+// answer applies a remote offer (the first one, or a re-offer on a live
+// session: a JSEP subsequent answer, RFC 8829) and returns the local answer.
+// newAPI is called only if the peer connection does not exist yet.
+func (s *Session) answer(newAPI func() (*pion.API, error), offer string) (string, error) {
+	s.negMu.Lock()
+	defer s.negMu.Unlock()
+	if s.closed.Load() {
+		return "", ErrSessionClosed
+	}
+	if s.pc == nil {
+		if err := s.newPC(newAPI); err != nil {
+			return "", err
+		}
+	} else if s.pc.SignalingState() == pion.SignalingStateHaveLocalOffer {
+		return "", errOfferPending
+	}
+	if err := s.addTracks(false); err != nil {
+		return "", err
+	}
+	if err := s.pc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadOffer, err)
+	}
+	answer, err := s.pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("webrtc: create answer: %w", err)
+	}
+	if s.opts.OnICECandidate == nil && s.gathered == nil {
+		s.gathered = pion.GatheringCompletePromise(s.pc)
+	}
+	if err := s.setLocal(answer); err != nil {
+		return "", err
+	}
+	s.flushPending()
+	return answer.SDP, nil
+}
+
+// offer creates a local offer (the first, or a renegotiation from our
+// side) with a sendonly transceiver per stream, and starts gathering.
+func (s *Session) offer(newAPI func() (*pion.API, error)) (string, error) {
+	s.negMu.Lock()
+	defer s.negMu.Unlock()
+	if s.closed.Load() {
+		return "", ErrSessionClosed
+	}
+	if s.pc == nil {
+		if err := s.newPC(newAPI); err != nil {
+			return "", err
+		}
+	}
+	if err := s.addTracks(true); err != nil {
+		return "", err
+	}
+	offer, err := s.pc.CreateOffer(nil)
+	if err != nil {
+		return "", fmt.Errorf("webrtc: create offer: %w", err)
+	}
+	if err := s.setLocal(offer); err != nil {
+		return "", err
+	}
+	return offer.SDP, nil
+}
+
+// setLocal records where our candidates belong, then applies d, which
+// starts gathering: pion may report candidates before it returns. The
+// caller holds negMu.
+func (s *Session) setLocal(d pion.SessionDescription) error {
+	if mid, index, ok := bundleMid(d.SDP); ok {
+		s.localMid.Store(&candidateMid{mid: mid, index: index})
+	}
+	if err := s.pc.SetLocalDescription(d); err != nil {
+		return fmt.Errorf("webrtc: set local description: %w", err)
+	}
+	return nil
+}
+
+// acceptAnswer applies the peer's answer to our pending offer. The same
+// answer again is accepted as a no-op (a retried command); anything else
+// without a pending offer is errNoLocalOffer.
+func (s *Session) acceptAnswer(answer string) error {
+	s.negMu.Lock()
+	defer s.negMu.Unlock()
+	if s.closed.Load() {
+		return ErrSessionClosed
+	}
+	if s.pc == nil {
+		return errNoLocalOffer
+	}
+	if s.pc.SignalingState() != pion.SignalingStateHaveLocalOffer {
+		if rd := s.pc.CurrentRemoteDescription(); rd != nil && rd.Type == pion.SDPTypeAnswer && rd.SDP == answer {
+			return nil
+		}
+		return errNoLocalOffer
+	}
+	if err := s.pc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeAnswer, SDP: answer}); err != nil {
+		return fmt.Errorf("webrtc: set remote answer: %w", err)
+	}
+	s.flushPending()
 	return nil
 }
 
@@ -174,18 +355,42 @@ func (s *Session) Answer(ctx context.Context) (string, error) {
 }
 
 // AddICECandidate adds a remote candidate (trickle ICE, RFC 8838). An
-// empty Candidate string marks the end of candidates.
+// empty Candidate string marks the end of candidates. Candidates that
+// arrive before the remote description are held (bounded) and applied
+// with it.
 func (s *Session) AddICECandidate(c pion.ICECandidateInit) error {
+	s.negMu.Lock()
+	defer s.negMu.Unlock()
 	if s.closed.Load() {
 		return ErrSessionClosed
 	}
 	if c.Candidate != "" && s.remoteCandidates.Add(1) > maxRemoteCandidates {
 		return fmt.Errorf("%w (max %d)", ErrTooManyICE, maxRemoteCandidates)
 	}
+	if s.pc == nil || s.pc.RemoteDescription() == nil {
+		// Bounded: candidates by the count above, end markers by never
+		// holding two in a row.
+		if c.Candidate != "" || len(s.pending) == 0 || s.pending[len(s.pending)-1].Candidate != "" {
+			s.pending = append(s.pending, c)
+		}
+		return nil
+	}
 	if err := s.pc.AddICECandidate(c); err != nil {
 		return fmt.Errorf("webrtc: add candidate: %w", err)
 	}
 	return nil
+}
+
+// flushPending applies the candidates held for want of a remote
+// description. They were accepted already, so failures are only logged.
+// The caller holds negMu.
+func (s *Session) flushPending() {
+	for _, c := range s.pending {
+		if err := s.pc.AddICECandidate(c); err != nil {
+			s.log.Debug("held remote candidate", "err", err)
+		}
+	}
+	s.pending = nil
 }
 
 // sdpUfrag returns the first a=ice-ufrag value of an SDP.
@@ -200,7 +405,13 @@ func sdpUfrag(sdp string) string {
 
 // RemoteICEUfrag returns the ICE username fragment of the peer's offer.
 func (s *Session) RemoteICEUfrag() string {
-	rd := s.pc.RemoteDescription()
+	s.negMu.Lock()
+	pc := s.pc
+	s.negMu.Unlock()
+	if pc == nil {
+		return ""
+	}
+	rd := pc.RemoteDescription()
 	if rd == nil || rd.SDP == "" {
 		return ""
 	}
@@ -243,21 +454,61 @@ func (s *Session) end(reason error) {
 }
 
 // watch owns the session's lifetime: the setup timeout, the start of
-// media on connect, and teardown on failure.
+// media on connect, the media timeout, the end of its streams, and
+// teardown on failure.
 func (s *Session) watch() {
-	defer s.srv.wg.Done()
-	setup := time.NewTimer(s.srv.cfg.SetupTimeout)
+	defer s.host.wg.Done()
+	cfg := &s.host.cfg
+	setup := time.NewTimer(cfg.SetupTimeout)
 	defer setup.Stop()
+	var vdone, adone <-chan struct{}
+	if s.video != nil {
+		vdone = s.video.done
+	}
+	if s.audio != nil {
+		adone = s.audio.done
+	}
+	// The media check counts frames rather than reading the clock per
+	// frame: no progress between checks for MediaTimeout is a stall.
+	var (
+		check      *time.Ticker
+		checkC     <-chan time.Time
+		lastFrames uint64
+		lastChange time.Time
+	)
+	defer func() {
+		if check != nil {
+			check.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-s.connected:
 			setup.Stop()
+			if check == nil {
+				check = time.NewTicker(max(cfg.MediaTimeout/4, time.Millisecond))
+				checkC = check.C
+				lastChange = time.Now()
+			}
 			s.startMedia()
 		case <-setup.C:
 			if s.connectedAt.Load() == 0 {
 				s.close(ErrSetupTimeout)
 				return
 			}
+		case now := <-checkC:
+			if n := s.framesSent.Load(); n != lastFrames {
+				lastFrames, lastChange = n, now
+			} else if now.Sub(lastChange) >= cfg.MediaTimeout {
+				s.close(ErrMediaTimeout)
+				return
+			}
+		case <-vdone:
+			s.close(s.video.endErr())
+			return
+		case <-adone:
+			s.close(s.audio.endErr())
+			return
 		case reason := <-s.ended:
 			s.close(reason)
 			return
@@ -279,10 +530,12 @@ func (s *Session) startMedia() {
 	}
 	s.streaming = true
 	s.log.Info("session connected")
-	s.videoSub = s.srv.video.subscribe()
-	s.spawnWriter(&writer{t: s.videoTrack, sub: s.videoSub, clockRate: 90000, video: true})
+	if s.videoTrack != nil {
+		s.videoSub = s.video.b.subscribe()
+		s.spawnWriter(&writer{t: s.videoTrack, sub: s.videoSub, clockRate: 90000, video: true})
+	}
 	if s.audioTrack != nil {
-		s.audioSub = s.srv.audio.subscribe()
+		s.audioSub = s.audio.b.subscribe()
 		s.spawnWriter(&writer{t: s.audioTrack, sub: s.audioSub, clockRate: 48000})
 	}
 }
@@ -293,13 +546,25 @@ func (s *Session) spawnWriter(w *writer) {
 	// RFC 3550 §5.1: random initial sequence number and timestamp.
 	w.seq = binary.BigEndian.Uint16(r[:2])
 	w.tsOffset = binary.BigEndian.Uint32(r[2:])
-	w.mtu = s.srv.cfg.MTU
+	w.mtu = s.host.cfg.MTU
+	w.frames = &s.framesSent
+	w.onFirst = s.firstMedia
 	s.writers = append(s.writers, w)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		w.run(s.ctx)
 	}()
+}
+
+// firstMedia runs on a writer goroutine after a frame went to SRTP.
+func (s *Session) firstMedia() {
+	if s.mediaSent.CompareAndSwap(false, true) {
+		s.log.Debug("first media sent")
+		if s.onMedia != nil {
+			s.onMedia()
+		}
+	}
 }
 
 func (s *Session) readRTCP(snd *pion.RTPSender) {
@@ -312,7 +577,9 @@ func (s *Session) readRTCP(snd *pion.RTPSender) {
 		for _, p := range pkts {
 			switch p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				s.srv.vsrc.RequestKeyFrame()
+				if s.video != nil {
+					s.video.requestKey()
+				}
 			}
 		}
 	}
@@ -328,11 +595,15 @@ func (s *Session) close(reason error) {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
-	if s.cancel != nil {
-		s.cancel()
-	}
-	if s.pc != nil {
-		if err := s.pc.Close(); err != nil {
+	s.cancel()
+	// A signalling step in progress finishes first; later ones see
+	// closed. pc is not written after this.
+	s.negMu.Lock()
+	pc := s.pc
+	s.pending = nil
+	s.negMu.Unlock()
+	if pc != nil {
+		if err := pc.Close(); err != nil {
 			s.log.Debug("close peer connection", "err", err)
 		}
 	}
@@ -342,14 +613,14 @@ func (s *Session) close(reason error) {
 		failed += w.failed.Load()
 	}
 	if s.videoSub != nil {
-		s.srv.video.unsubscribe(s.videoSub)
+		s.video.b.unsubscribe(s.videoSub)
 	}
 	if s.audioSub != nil {
-		s.srv.audio.unsubscribe(s.audioSub)
+		s.audio.b.unsubscribe(s.audioSub)
 	}
-	s.srv.remove(s)
+	s.host.remove(s)
 	s.reason = reason
-	s.log.Info("session ended", "reason", reason, "send_errors", failed, "sessions", s.srv.Len())
+	s.log.Info("session ended", "reason", reason, "frames", s.framesSent.Load(), "send_errors", failed, "sessions", s.host.len())
 	close(s.done)
 	if s.opts.OnClose != nil {
 		s.opts.OnClose(reason)

@@ -22,7 +22,10 @@ import (
 type track struct {
 	id, streamID string
 	codec        pion.RTPCodecCapability
-	bound        atomic.Pointer[binding]
+	// match picks the negotiated format we may send; by default the
+	// codec with our exact profile (codecMatches).
+	match func(pion.RTPCodecCapability) bool
+	bound atomic.Pointer[binding]
 }
 
 type binding struct {
@@ -32,13 +35,17 @@ type binding struct {
 }
 
 func newTrack(id, streamID string, codec pion.RTPCodecCapability) *track {
-	return &track{id: id, streamID: streamID, codec: codec}
+	t := &track{id: id, streamID: streamID, codec: codec}
+	t.match = func(theirs pion.RTPCodecCapability) bool { return codecMatches(t.codec, theirs) }
+	return t
 }
 
-// Bind picks the first codec the peer accepted that we produce.
+// Bind picks the first codec the peer accepted that we produce. pion binds
+// once, when the sender starts; a renegotiation keeps the binding (its
+// MediaEngine negotiates codecs only on the first exchange).
 func (t *track) Bind(ctx pion.TrackLocalContext) (pion.RTPCodecParameters, error) {
 	for _, c := range ctx.CodecParameters() {
-		if codecMatches(t.codec, c.RTPCodecCapability) {
+		if t.match(c.RTPCodecCapability) {
 			t.bound.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: ctx.WriteStream()})
 			return c, nil
 		}
@@ -112,6 +119,11 @@ type writer struct {
 	started   bool
 	tsOffset  uint32
 	failed    atomic.Uint64 // frames that failed to send, for the session log
+	// frames counts frames sent by all the session's writers (its media
+	// timeout watches it); onFirst is called after the first one.
+	frames  *atomic.Uint64
+	onFirst func()
+	sent    bool
 }
 
 // run sends frames until ctx is done or writing fails for good.
@@ -177,6 +189,16 @@ func (w *writer) run(ctx context.Context) {
 		}
 		if err != nil {
 			w.failed.Add(1)
+			continue
+		}
+		if w.frames != nil {
+			w.frames.Add(1)
+		}
+		if !w.sent {
+			w.sent = true
+			if w.onFirst != nil {
+				w.onFirst()
+			}
 		}
 	}
 }
