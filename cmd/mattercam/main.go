@@ -41,6 +41,7 @@ type options struct {
 	showVersion bool
 	failSafe    time.Duration
 	failSafeMax time.Duration
+	hostClock   string
 }
 
 func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
@@ -60,6 +61,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	set.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	set.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	set.DurationVar(&o.failSafe, "failsafe-expiry", 60*time.Second, "fail-safe `duration` a commissioner arms first (BasicCommissioningInfo)")
+	set.StringVar(&o.hostClock, "host-clock", "auto", "whether the host clock is the node's UTC time: auto (kernel NTP state), trusted or untrusted")
 	set.DurationVar(&o.failSafeMax, "failsafe-max-cumulative", 900*time.Second, "longest `duration` a fail-safe may stay armed (BasicCommissioningInfo)")
 	return set
 }
@@ -145,7 +147,12 @@ func serve(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) e
 	}
 	defer srv.Close()
 
-	node, err := startMatter(o, log, stdout)
+	cam, err := startCameraMedia(o, log, video, audio)
+	if err != nil {
+		return err
+	}
+	defer cam.close()
+	node, err := startMatter(o, log, stdout, cam.config)
 	if err != nil {
 		return err
 	}

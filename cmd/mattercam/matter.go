@@ -16,7 +16,7 @@ import (
 
 // startMatter starts the Matter node and, while it is commissionable,
 // prints how to pair it.
-func startMatter(o options, log *slog.Logger, stdout io.Writer) (*device.Device, error) {
+func startMatter(o options, log *slog.Logger, stdout io.Writer, camera *device.CameraConfig) (*device.Device, error) {
 	fd, err := attestation.Load(o.factoryPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Warn("no factory data: using development credentials (passcode 20202021, discriminator 3840)", "path", o.factoryPath)
@@ -28,10 +28,14 @@ func startMatter(o options, log *slog.Logger, stdout io.Writer) (*device.Device,
 	if err := os.MkdirAll(o.stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
+	synced, err := hostClock(o.hostClock)
+	if err != nil {
+		return nil, err
+	}
 	d, err := device.New(device.Config{
 		StateDir: o.stateDir, Port: o.matterPort, Factory: fd, Interface: o.netIface, DisableMDNS: !o.mdns,
 		SoftwareVersionString: version, FailSafeExpiry: o.failSafe,
-		MaxCumulativeFailsafe: o.failSafeMax, Logger: log,
+		MaxCumulativeFailsafe: o.failSafeMax, HostTimeSynced: synced, Camera: camera, Logger: log,
 	})
 	if err != nil {
 		return nil, err

@@ -19,7 +19,9 @@ import (
 
 	"github.com/mattercam/mattercam/matter/attestation"
 	"github.com/mattercam/mattercam/matter/clusters/administratorcommissioning"
+	avsm "github.com/mattercam/mattercam/matter/clusters/cameraavstreammanagement"
 	"github.com/mattercam/mattercam/matter/clusters/rootnode"
+	"github.com/mattercam/mattercam/matter/clusters/webrtctransportprovider"
 	"github.com/mattercam/mattercam/matter/crypto"
 	"github.com/mattercam/mattercam/matter/dm"
 	"github.com/mattercam/mattercam/matter/dnssd"
@@ -69,7 +71,13 @@ type Config struct {
 	// (Core §11.10.6.2): the fail-safe a commissioner arms first (0 means
 	// 60 s) and the longest it may keep one armed in total (0 means 900 s).
 	FailSafeExpiry, MaxCumulativeFailsafe time.Duration
-	Logger                                *slog.Logger
+	// HostTimeSynced reports whether the host clock is synchronised, so
+	// Time Synchronization can serve it as UTCTime; nil means never.
+	HostTimeSynced func() bool
+	// Camera, when set, serves Camera AV Stream Management and the WebRTC
+	// Transport Provider on the Camera endpoint.
+	Camera *CameraConfig
+	Logger *slog.Logger
 }
 
 // Device is a running Matter node.
@@ -86,11 +94,15 @@ type Device struct {
 	events *dm.Events
 	node   *dm.Node
 	root   *rootnode.RootNode
+	avsm   *avsm.Server                    // nil without a camera
+	webrtc *webrtctransportprovider.Server // nil without a camera
 	im     *im.Server
+	imc    *im.Client // the device's own requests to peers (see Peer)
+	peers  peerTable
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // deferred session closes
+	wg     sync.WaitGroup // deferred session closes, advertising, dials
 
 	enhanced atomic.Bool // the open window is an enhanced one (CM=2)
 	// discriminator of the open window: the factory one, or the one an
@@ -143,6 +155,7 @@ func New(cfg Config) (d *Device, err error) {
 			if d.im != nil {
 				d.im.CancelSession(s)
 			}
+			d.sessionRemoved(s)
 		},
 	}); err != nil {
 		return nil, fmt.Errorf("device: %w", err)
@@ -161,6 +174,7 @@ func New(cfg Config) (d *Device, err error) {
 	}
 	if d.sc, err = securechannel.NewServer(securechannel.Config{
 		Manager: d.mgr, Sessions: d.table, Fabrics: fabricsFunc(d.fabrics), Params: params, Logger: d.log,
+		OnEstablished: d.sessionEstablished,
 	}); err != nil {
 		return nil, fmt.Errorf("device: %w", err)
 	}
@@ -176,13 +190,18 @@ func New(cfg Config) (d *Device, err error) {
 		Node: d.node, Events: d.events, Store: d.store, Factory: cfg.Factory,
 		Window: &window{d: d}, Interface: iface, MaxPathsPerInvoke: maxPathsPerInvoke,
 		SoftwareVersion: cfg.SoftwareVersion, SoftwareVersionString: cfg.SoftwareVersionString,
-		FailSafeExpiryLength: cfg.FailSafeExpiry, MaxCumulativeFailsafe: cfg.MaxCumulativeFailsafe, Logger: d.log,
+		FailSafeExpiryLength: cfg.FailSafeExpiry, MaxCumulativeFailsafe: cfg.MaxCumulativeFailsafe,
+		HostTimeSynced: cfg.HostTimeSynced, Logger: d.log,
 		Callbacks: rootnode.Callbacks{
 			ClosePASE:           func() { d.closeLater(func(s *session.Secure) bool { return s.AuthMode() == session.AuthPASE }) },
 			CloseFabricSessions: func(idx uint8) { d.closeFabric(idx) },
 			FabricRemoved: func(idx uint8) {
 				d.im.CancelFabric(idx)
+				if d.webrtc != nil {
+					d.webrtc.RemoveFabric(idx)
+				}
 				d.closeFabric(idx)
+				d.forgetFabric(idx)
 			},
 			Commissionable: func() {
 				if err := d.openInitialWindow(); err != nil {
@@ -197,8 +216,19 @@ func New(cfg Config) (d *Device, err error) {
 	d.rootMu.Lock()
 	d.root = root
 	d.rootMu.Unlock()
+	if cfg.Camera != nil {
+		if err := d.addCamera(cfg.Camera, root); err != nil {
+			return nil, err
+		}
+	}
+	// The client receives the reports of subscriptions the device makes
+	// through Peer; the server hands them over.
+	if d.imc, err = im.NewClient(im.ClientConfig{Manager: d.mgr, Logger: d.log}); err != nil {
+		return nil, fmt.Errorf("device: %w", err)
+	}
 	if d.im, err = im.NewServer(im.Config{
 		Manager: d.mgr, Node: d.node, Access: root, Events: d.events, MaxPathsPerInvoke: maxPathsPerInvoke,
+		Client: d.imc,
 	}); err != nil {
 		return nil, fmt.Errorf("device: %w", err)
 	}
@@ -323,8 +353,17 @@ func (d *Device) Camera() *dm.Endpoint { return d.root.Camera }
 // Close stops the node and waits for its goroutines.
 func (d *Device) Close() error {
 	d.cancel()
+	d.closeCamera()
+	d.stopPeers()
 	d.wg.Wait()
+	d.closeDialed()
 	var errs []error
+	if d.root != nil {
+		errs = append(errs, d.root.Close())
+	}
+	if d.imc != nil {
+		errs = append(errs, d.imc.Close())
+	}
 	if d.im != nil {
 		errs = append(errs, d.im.Close())
 	}
@@ -333,12 +372,13 @@ func (d *Device) Close() error {
 	}
 	if d.mgr != nil {
 		errs = append(errs, d.mgr.Close())
-	} else {
-		for _, t := range []interface{ Close() error }{d.udp, d.tcp} {
-			if t != nil {
-				errs = append(errs, t.Close())
-			}
-		}
+	}
+	// The manager does not close its transports.
+	if d.udp != nil {
+		errs = append(errs, d.udp.Close())
+	}
+	if d.tcp != nil {
+		errs = append(errs, d.tcp.Close())
 	}
 	if d.store != nil {
 		errs = append(errs, d.store.Close())

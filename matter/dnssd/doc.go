@@ -35,6 +35,11 @@
 // [New] picks Avahi when it answers on the system bus and the embedded
 // responder otherwise.
 //
+// [Resolve] and [ResolveOperational] go the other way: a one-shot mDNS
+// query for one instance's SRV, TXT and A/AAAA records, bounded in time and
+// in what it keeps, so that a node can find a peer's operational address
+// (Core §4.3.2, operational discovery) without a browsing daemon.
+//
 // The responder's protocol logic (engine) does no I/O: it turns packets,
 // API calls and time into messages, so it is tested with a virtual clock.
 // One goroutine owns it; one reader per socket feeds it a bounded queue.

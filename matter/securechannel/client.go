@@ -268,8 +268,16 @@ func (c *Client) runCASE(ctx context.Context, hs *handshake, h *caseInitiator) (
 	return r, nil
 }
 
+// testHookEstablish, when set by a test, runs just before a completed CASE
+// handshake installs its session, in either role: tests widen the window in
+// which the peer already uses a session this node has not installed yet.
+var testHookEstablish func(role session.Role)
+
 // establishCASE installs a CASE session from a completed handshake.
 func establishCASE(res *session.Reservation, role session.Role, peerSessionID uint16, peerParams session.Params, peer transport.PeerAddr, r *caseResult) (*session.Secure, error) {
+	if testHookEstablish != nil {
+		testHookEstablish(role)
+	}
 	s, err := res.Establish(session.SecureConfig{
 		PeerSessionID: peerSessionID,
 		Role:          role,

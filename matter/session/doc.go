@@ -22,7 +22,14 @@
 //   - §4.14.2.8 Minimal number of CASE sessions: the table keeps at least
 //     [MinCASESessionsPerFabric] sessions per fabric.
 //
+// A message that arrives for a Session ID a handshake has reserved but not
+// yet installed (the peer, done with its side of PASE or CASE, already uses
+// the session) is held and handed back to the exchange layer once the
+// session exists ([Table.Open], transport.HoldingSessionTable), so that a
+// request sent over TCP right after the handshake is not lost.
+//
 // Everything is bounded: the number of secure sessions, of unsecured
-// contexts and of Session IDs reserved by handshakes in progress. Time comes
-// from an injectable clock, so tests can run under testing/synctest.
+// contexts, of Session IDs reserved by handshakes in progress and of the
+// messages held for them. Time comes from an injectable clock, so tests can
+// run under testing/synctest.
 package session

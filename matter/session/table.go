@@ -32,6 +32,14 @@ const (
 	// when others are waiting for one; handshakes fail long before it.
 	DefaultPendingTimeout = time.Minute
 
+	// DefaultMaxHeld and DefaultMaxHeldBytes bound the messages kept for
+	// sessions still being installed (see [Table.Open]): per reserved
+	// Session ID, and in bytes for the whole table. A peer sends one or
+	// two requests before it waits for an answer; the byte bound leaves
+	// room for two large (TCP) messages.
+	DefaultMaxHeld      = 4
+	DefaultMaxHeldBytes = 2 * DefaultMaxTCPMessageSize
+
 	// MaxSessionsLimit is the most secure sessions a table can hold:
 	// Session IDs are 16 bits and 0 is the Unsecured Session.
 	MaxSessionsLimit = 0xFFFF - MaxPendingLimit
@@ -88,6 +96,11 @@ type Config struct {
 	// reclaimed when MaxPending is reached, so that a handshake layer that
 	// loses a reservation cannot exhaust them.
 	PendingTimeout time.Duration
+	// MaxHeld bounds the messages kept for one reserved Session ID until
+	// its session is installed, and MaxHeldBytes their total size in the
+	// table (see [Table.Open]).
+	MaxHeld      int
+	MaxHeldBytes int
 
 	// NewAEAD builds the AES-CCM AEAD of a session key (matter/crypto's
 	// NewCCM). It is required.
@@ -116,6 +129,8 @@ type Table struct {
 	reserved  map[uint16]*Reservation
 	unsecured map[unsecuredKey]*Unsecured
 	nextID    uint16
+	redeliver func(transport.Packet) // set by the exchange layer
+	heldBytes int                    // size of every reservation's held packets
 }
 
 // NewTable returns an empty table.
@@ -138,6 +153,12 @@ func NewTable(cfg Config) (*Table, error) {
 	if cfg.PendingTimeout == 0 {
 		cfg.PendingTimeout = DefaultPendingTimeout
 	}
+	if cfg.MaxHeld == 0 {
+		cfg.MaxHeld = DefaultMaxHeld
+	}
+	if cfg.MaxHeldBytes == 0 {
+		cfg.MaxHeldBytes = DefaultMaxHeldBytes
+	}
 	switch {
 	case cfg.MaxFabrics < 1 || cfg.MaxFabrics > 254:
 		return nil, fmt.Errorf("session: MaxFabrics %d outside [1, 254]", cfg.MaxFabrics)
@@ -152,6 +173,8 @@ func NewTable(cfg Config) (*Table, error) {
 		return nil, fmt.Errorf("session: MaxPending %d outside [1, %d]", cfg.MaxPending, MaxPendingLimit)
 	case cfg.PendingTimeout < 0:
 		return nil, fmt.Errorf("session: negative PendingTimeout %v", cfg.PendingTimeout)
+	case cfg.MaxHeld < 0 || cfg.MaxHeldBytes < 0:
+		return nil, errors.New("session: negative MaxHeld or MaxHeldBytes")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -193,6 +216,7 @@ type Reservation struct {
 	id      uint16
 	created time.Time
 	done    atomic.Bool
+	held    []transport.Packet // guarded by t.mu; see Table.Open
 }
 
 // ID returns the reserved local Session ID.
@@ -215,6 +239,7 @@ func (t *Table) Reserve() (*Reservation, error) {
 			if now.Sub(r.created) > t.cfg.PendingTimeout {
 				r.done.Store(true)
 				delete(t.reserved, id)
+				t.dropHeldLocked(r)
 			}
 		}
 	}
@@ -248,7 +273,48 @@ func (r *Reservation) Release() {
 	}
 	r.t.mu.Lock()
 	delete(r.t.reserved, r.id)
+	// Whatever arrived for the session that will not be is dropped, as it
+	// would have been had it arrived after the handshake failed.
+	r.t.dropHeldLocked(r)
 	r.t.mu.Unlock()
+}
+
+// dropHeldLocked forgets the packets held for r; t.mu is held.
+func (t *Table) dropHeldLocked(r *Reservation) {
+	for _, p := range r.held {
+		t.heldBytes -= len(p.Data)
+	}
+	r.held = nil
+}
+
+// takeHeldLocked returns the packets held for r and forgets them; t.mu is
+// held.
+func (t *Table) takeHeldLocked(r *Reservation) []transport.Packet {
+	held := r.held
+	t.dropHeldLocked(r)
+	return held
+}
+
+// SetRedeliver registers the function that takes back the packets held for
+// a session while it was being installed ([Table.Open]); the exchange layer
+// registers itself (it implements [transport.HoldingSessionTable]). Without
+// one, nothing is held.
+func (t *Table) SetRedeliver(f func(transport.Packet)) {
+	t.mu.Lock()
+	t.redeliver = f
+	t.mu.Unlock()
+}
+
+// holdLocked keeps p for the handshake that reserved id, if one does and
+// there is room; t.mu is held.
+func (t *Table) holdLocked(id uint16, p transport.Packet) bool {
+	r := t.reserved[id]
+	if r == nil || t.redeliver == nil || len(r.held) >= t.cfg.MaxHeld || t.heldBytes+len(p.Data) > t.cfg.MaxHeldBytes {
+		return false
+	}
+	r.held = append(r.held, p)
+	t.heldBytes += len(p.Data)
+	return true
 }
 
 // Establish installs the secure session a completed handshake produced,
@@ -276,15 +342,25 @@ func (r *Reservation) Establish(cfg SecureConfig) (*Secure, error) {
 	if len(t.secure) >= t.cfg.MaxSessions {
 		victim = t.victimLocked(s.fabric)
 		if victim == nil {
+			t.dropHeldLocked(r)
 			t.mu.Unlock()
 			return nil, fmt.Errorf("session: establishing %#04x: %w: every session is in use", r.id, ErrTableFull)
 		}
 		t.removeLocked(victim)
 	}
 	t.secure[r.id] = s
+	// Installed and taken out of the reservations under one lock: a
+	// packet for this Session ID is either held (and taken here) or finds
+	// the session.
+	held, redeliver := t.takeHeldLocked(r), t.redeliver
 	t.mu.Unlock()
 	if victim != nil {
 		t.notify(victim, ReasonEvicted)
+	}
+	for _, p := range held {
+		if redeliver != nil {
+			redeliver(p)
+		}
 	}
 	return s, nil
 }
@@ -637,10 +713,16 @@ func (t *Table) removeUnsecuredLocked(u *Unsecured) {
 //   - A secure unicast message is opened by the session with its Session
 //     ID ([Secure.OpenMessage]); the session then follows the peer to the
 //     packet's address.
+//   - A secure unicast message for a Session ID that a handshake has
+//     reserved and not yet installed is kept, up to MaxHeld per
+//     reservation and MaxHeldBytes in all, and Open fails with
+//     transport.ErrSessionPending; once [Reservation.Establish] has
+//     installed the session the packet goes, unopened, to the function
+//     registered with [Table.SetRedeliver]. [Reservation.Release] drops it.
 //   - Group messages are not handled here.
 //
-// Open decrypts p.Data in place; the returned payload aliases it. Errors
-// mean the message is dropped without acknowledgement.
+// Open decrypts p.Data in place; the returned payload aliases it. Other
+// errors mean the message is dropped without acknowledgement.
 func (t *Table) Open(p transport.Packet) (transport.Inbound, error) {
 	var in transport.Inbound
 	n, err := in.Header.Decode(p.Data)
@@ -668,7 +750,18 @@ func (t *Table) Open(p transport.Packet) (transport.Inbound, error) {
 		in.Duplicate = u.receive(h.Counter)
 		return in, nil
 	case h.SessionType == message.SessionUnicast:
-		s := t.Get(h.SessionID)
+		t.mu.Lock()
+		s := t.secure[h.SessionID]
+		held := s == nil && t.holdLocked(h.SessionID, p)
+		t.mu.Unlock()
+		if held {
+			// A handshake has reserved this Session ID and has not
+			// installed its session yet: the peer, done with its side,
+			// already uses it. The packet comes back through the
+			// redeliver function once the session exists (see
+			// transport.HoldingSessionTable); it is authenticated then.
+			return in, fmt.Errorf("session: from %v: %#04x: %w", p.From, h.SessionID, transport.ErrSessionPending)
+		}
 		if s == nil {
 			return in, fmt.Errorf("session: from %v: %w: %#04x", p.From, ErrNoSession, h.SessionID)
 		}
@@ -685,7 +778,7 @@ func (t *Table) Open(p transport.Packet) (transport.Inbound, error) {
 
 // Interface checks.
 var (
-	_ transport.Session      = (*Secure)(nil)
-	_ transport.Session      = (*Unsecured)(nil)
-	_ transport.SessionTable = (*Table)(nil)
+	_ transport.Session             = (*Secure)(nil)
+	_ transport.Session             = (*Unsecured)(nil)
+	_ transport.HoldingSessionTable = (*Table)(nil)
 )

@@ -99,3 +99,13 @@ const (
 // opcode table). It carries no payload and is never itself sent reliably.
 // The Secure Channel protocol ID is message.ProtocolSecureChannel.
 const OpcodeStandaloneAck uint8 = 0x10
+
+// The Busy StatusReport the exchange layer sends over TCP when it refuses
+// an unsolicited message for lack of room (Core §4.10.1 "Busy", Appendix D
+// "Status Report Messages"): Secure Channel opcode StatusReport, general
+// code BUSY, Secure Channel protocol code BUSY, then the minimum wait.
+const (
+	opcodeStatusReport uint8  = 0x40
+	generalCodeBusy    uint16 = 8
+	protocolCodeBusy   uint16 = 0x0004
+)

@@ -21,6 +21,10 @@
 //
 // Every table and queue that the network can grow is bounded: inbound
 // queues, TCP connections, message sizes, exchanges per session and in
-// total. Every goroutine started here is owned by a transport or manager and
-// stops when its Close returns.
+// total, and the backlog of requests waiting for a free exchange slot.
+// Nothing is dropped silently on TCP, where no retransmission would bring
+// it back: a request over every limit is answered Busy, and a message for a
+// session that a handshake is still installing is held by the session
+// table and redelivered (HoldingSessionTable). Every goroutine started here
+// is owned by a transport or manager and stops when its Close returns.
 package transport

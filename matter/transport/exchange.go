@@ -3,11 +3,13 @@ package transport
 import (
 	"context"
 	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,13 +26,27 @@ type ManagerConfig struct {
 	// Sessions decodes received packets.
 	Sessions SessionTable
 
-	// MaxExchanges bounds open exchanges in total; zero means 64.
+	// MaxExchanges bounds the active exchanges in total: those this node
+	// opened, and those a peer opened whose handler is running. Zero means
+	// DefaultMaxExchanges.
 	MaxExchanges int
-	// MaxExchangesPerSession bounds open exchanges on one session; zero
-	// means 16. Unsolicited messages over either limit are dropped without
-	// an acknowledgement, so that the peer retries later; NewExchange fails
+	// MaxExchangesPerSession bounds the active exchanges of one session,
+	// counted per role: the exchanges this node opened on it, and
+	// separately the peer's whose handler is running, so that neither side
+	// can starve the other (the device's own invokes and subscription
+	// reports share the session with the controller's requests). Zero
+	// means DefaultMaxExchangesPerSession. NewExchange over a limit fails
 	// with ErrTooManyExchanges.
 	MaxExchangesPerSession int
+	// MaxBacklogPerSession and MaxBacklog bound the exchanges a peer opened
+	// while a limit above was reached: they are accepted (acknowledged on
+	// UDP) and their handler starts, in arrival order, when an exchange
+	// closes. Zero means DefaultMaxBacklogPerSession and DefaultMaxBacklog.
+	// Beyond them an unsolicited message is refused: on UDP without an
+	// acknowledgement, so that MRP brings it back later; on TCP, which
+	// would lose it silently, with a Busy StatusReport.
+	MaxBacklogPerSession int
+	MaxBacklog           int
 	// InboxLen bounds the messages queued on one exchange for Receive; zero
 	// means 8. A message that does not fit is dropped without an
 	// acknowledgement.
@@ -48,6 +64,25 @@ type ManagerConfig struct {
 	// Logger receives rare diagnostics; nil means slog.Default.
 	Logger *slog.Logger
 }
+
+// Exchange limits (see ManagerConfig).
+//
+// Core §4.11 does not cap the exchanges of a session, and a node must
+// serve several at once; matter.js keeps up to 30 concurrent exchanges per
+// session before it closes its own least recently used one. The
+// per-session default sits just above that, so a busy matter.js
+// controller is never refused, while a table, a goroutine and an inbox per
+// exchange stay bounded by MaxExchanges.
+const (
+	DefaultMaxExchanges           = 128
+	DefaultMaxExchangesPerSession = 32
+	DefaultMaxBacklogPerSession   = 16
+	DefaultMaxBacklog             = 64
+
+	// BusyRetryWait is the minimum wait a Busy StatusReport asks for when
+	// an unsolicited message is refused over TCP.
+	BusyRetryWait = 500 * time.Millisecond
+)
 
 // HandlerFunc serves an exchange that a peer opened with an unsolicited
 // message of a registered protocol. It runs on its own goroutine with the
@@ -87,9 +122,13 @@ type ManagerStats struct {
 	Duplicates     uint64 // duplicate messages dropped
 	Unmatched      uint64 // non-initiator messages for no open exchange
 	Unhandled      uint64 // unsolicited messages of a protocol with no handler
-	Rejected       uint64 // unsolicited messages over an exchange limit
+	Queued         uint64 // unsolicited exchanges that waited for a free slot
+	Rejected       uint64 // unsolicited messages refused: limits and backlog full
+	Busy           uint64 // Busy StatusReports sent for refused messages (TCP)
 	InboxFull      uint64 // messages dropped because an exchange's inbox was full
 	DecodeErrors   uint64 // packets the session table could not open
+	Held           uint64 // packets the session table held for a session being installed
+	Redelivered    uint64 // held packets handed back once their session was installed
 }
 
 // Manager is the exchange layer (Core §4.11) with MRP (Core §4.12) for the
@@ -113,6 +152,9 @@ type Manager struct {
 	sessions  map[Session]*sessState
 	handlers  map[message.ProtocolID]HandlerFunc
 	stats     ManagerStats
+	// backlog holds the peer-opened exchanges waiting for a handler slot,
+	// oldest first; they are in exchanges too. At most MaxBacklog.
+	backlog []*Exchange
 
 	// Reliable messages dropped unacknowledged for lack of room. The
 	// session layer has already recorded their counters, so the
@@ -142,9 +184,15 @@ type exKey struct {
 }
 
 type sessState struct {
-	lastRx time.Time // last message received from the peer
-	open   int       // open exchanges
+	lastRx    time.Time // last message received from the peer
+	initiated int       // open exchanges this node initiated
+	running   int       // peer-initiated exchanges whose handler runs
+	queued    int       // peer-initiated exchanges in the backlog
+	closing   bool      // CloseSession in progress: start nothing more
 }
+
+// idle reports whether the session has no exchange at all.
+func (ss *sessState) idle() bool { return ss.initiated+ss.running+ss.queued == 0 }
 
 // outMsg is a transmission decided under the lock and made after it.
 type outMsg struct {
@@ -159,10 +207,16 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		return nil, errors.New("transport: manager: no session table")
 	}
 	if cfg.MaxExchanges == 0 {
-		cfg.MaxExchanges = 64
+		cfg.MaxExchanges = DefaultMaxExchanges
 	}
 	if cfg.MaxExchangesPerSession == 0 {
-		cfg.MaxExchangesPerSession = 16
+		cfg.MaxExchangesPerSession = DefaultMaxExchangesPerSession
+	}
+	if cfg.MaxBacklogPerSession == 0 {
+		cfg.MaxBacklogPerSession = DefaultMaxBacklogPerSession
+	}
+	if cfg.MaxBacklog == 0 {
+		cfg.MaxBacklog = DefaultMaxBacklog
 	}
 	if cfg.InboxLen == 0 {
 		cfg.InboxLen = 8
@@ -170,10 +224,13 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.MaxSessions == 0 {
 		cfg.MaxSessions = 256
 	}
-	if cfg.MaxExchanges < 0 || cfg.MaxExchangesPerSession < 0 || cfg.InboxLen < 0 || cfg.MaxSessions < 0 {
+	if cfg.MaxExchanges < 0 || cfg.MaxExchangesPerSession < 0 || cfg.InboxLen < 0 || cfg.MaxSessions < 0 ||
+		cfg.MaxBacklogPerSession < 0 || cfg.MaxBacklog < 0 {
 		return nil, errors.New("transport: manager: negative limit")
 	}
-	cfg.MaxSessions = max(cfg.MaxSessions, cfg.MaxExchanges+1)
+	// Every session with an exchange, active or queued, keeps its
+	// bookkeeping, so there must be room for one more.
+	cfg.MaxSessions = max(cfg.MaxSessions, cfg.MaxExchanges+cfg.MaxBacklog+1)
 	nets := make(map[Network]Transport)
 	for _, t := range cfg.Transports {
 		n := t.Network()
@@ -210,6 +267,9 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	// (Core §4.11).
 	m.nextID = uint16(rng.Uint32())
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	if h, ok := cfg.Sessions.(HoldingSessionTable); ok {
+		h.SetRedeliver(m.redeliver)
+	}
 	for _, t := range nets {
 		m.wg.Add(1)
 		go m.receiveLoop(t)
@@ -263,7 +323,7 @@ func (m *Manager) NewExchange(s Session, protocol message.ProtocolID) (*Exchange
 		return nil, fmt.Errorf("transport: new exchange: no %v transport for peer %v", s.Peer().Network, s.Peer())
 	}
 	ss := m.sessionLocked(s)
-	if err := m.roomLocked(ss); err != nil {
+	if err := m.roomLocked(ss.initiated); err != nil {
 		return nil, fmt.Errorf("transport: new exchange: %w", err)
 	}
 	// The per-session limit is far below 65536, so a free ID exists.
@@ -281,6 +341,9 @@ func (m *Manager) NewExchange(s Session, protocol message.ProtocolID) (*Exchange
 func (m *Manager) CloseSession(s Session) {
 	var outs []outMsg
 	m.mu.Lock()
+	if ss := m.sessions[s]; ss != nil {
+		ss.closing = true // a closing exchange must not start a queued one
+	}
 	for k, e := range m.exchanges {
 		if k.s == s {
 			outs = e.closeLocked(fmt.Errorf("transport: session closed: %w", ErrClosed), false, outs)
@@ -314,26 +377,29 @@ func (m *Manager) Close() error {
 	return nil
 }
 
-func (m *Manager) roomLocked(ss *sessState) error {
+// roomLocked reports whether one more active exchange fits, given the
+// session's count of active exchanges in the same role. Queued exchanges
+// are not active: they hold no handler.
+func (m *Manager) roomLocked(sameRole int) error {
 	switch {
-	case len(m.exchanges) >= m.cfg.MaxExchanges:
+	case len(m.exchanges)-len(m.backlog) >= m.cfg.MaxExchanges:
 		return fmt.Errorf("%w (limit %d)", ErrTooManyExchanges, m.cfg.MaxExchanges)
-	case ss.open >= m.cfg.MaxExchangesPerSession:
+	case sameRole >= m.cfg.MaxExchangesPerSession:
 		return fmt.Errorf("%w on one session (limit %d)", ErrTooManyExchanges, m.cfg.MaxExchangesPerSession)
 	}
 	return nil
 }
 
 // sessionLocked returns the bookkeeping of s, creating it. Over MaxSessions
-// an entry with no open exchange is evicted; one exists because
-// MaxSessions > MaxExchanges.
+// an entry with no exchange is evicted; one exists because MaxSessions
+// exceeds the number of exchanges, active and queued.
 func (m *Manager) sessionLocked(s Session) *sessState {
 	if ss := m.sessions[s]; ss != nil {
 		return ss
 	}
 	if len(m.sessions) >= m.cfg.MaxSessions {
 		for k, ss := range m.sessions {
-			if ss.open == 0 {
+			if ss.idle() {
 				delete(m.sessions, k)
 				break
 			}
@@ -356,8 +422,53 @@ func (m *Manager) newExchangeLocked(s Session, ss *sessState, id uint16, initiat
 	}
 	e.ctx, e.cancel = context.WithCancel(m.ctx)
 	m.exchanges[e.key()] = e
-	ss.open++
+	if initiator {
+		ss.initiated++
+	}
 	return e
+}
+
+// startLocked runs h for the peer-initiated exchange e on its own
+// goroutine; the exchange closes when h returns.
+func (m *Manager) startLocked(ss *sessState, e *Exchange, h HandlerFunc, first Message) {
+	ss.running++
+	e.running = true
+	m.wg.Add(1) // m.closed is false: Close has not begun its Wait
+	go func() {
+		defer m.wg.Done()
+		defer e.Close()
+		h(e.ctx, e, first)
+	}()
+}
+
+// startQueuedLocked starts queued exchanges, oldest first, while there is
+// room for them. A session's exchanges start in the order they arrived.
+func (m *Manager) startQueuedLocked() {
+	if m.closed || len(m.backlog) == 0 {
+		return
+	}
+	blocked := map[Session]bool{}
+	for i := 0; i < len(m.backlog); {
+		e := m.backlog[i]
+		ss := m.sessions[e.s]
+		if ss == nil || ss.closing || blocked[e.s] {
+			i++
+			continue
+		}
+		if len(m.exchanges)-len(m.backlog) >= m.cfg.MaxExchanges {
+			return
+		}
+		if ss.running >= m.cfg.MaxExchangesPerSession {
+			blocked[e.s] = true
+			i++
+			continue
+		}
+		m.backlog = append(m.backlog[:i], m.backlog[i+1:]...)
+		ss.queued--
+		h, first := e.handler, e.first
+		e.handler, e.first = nil, Message{}
+		m.startLocked(ss, e, h, first)
+	}
 }
 
 // backoffLocked is the MRP wait after transmission n on s.
@@ -413,15 +524,42 @@ func (m *Manager) receiveLoop(t Transport) {
 			// Receive fails only when the manager or the transport closes.
 			return
 		}
-		in, err := m.cfg.Sessions.Open(p)
-		if err != nil {
-			m.mu.Lock()
-			m.stats.DecodeErrors++
-			m.mu.Unlock()
-			m.log.Debug("dropped message", "from", p.From, "err", err)
-			continue
-		}
-		m.dispatch(p.From, &in)
+		m.receive(p)
+	}
+}
+
+// receive opens one packet with the session table and dispatches it.
+func (m *Manager) receive(p Packet) {
+	in, err := m.cfg.Sessions.Open(p)
+	if errors.Is(err, ErrSessionPending) {
+		// Kept by the table; it comes back through redeliver.
+		m.mu.Lock()
+		m.stats.Held++
+		m.mu.Unlock()
+		return
+	}
+	if err != nil {
+		m.mu.Lock()
+		m.stats.DecodeErrors++
+		m.mu.Unlock()
+		m.log.Debug("dropped message", "from", p.From, "err", err)
+		return
+	}
+	m.dispatch(p.From, &in)
+}
+
+// redeliver processes a packet the session table held while its session
+// was being installed (see HoldingSessionTable). It runs on the goroutine
+// that installed the session.
+func (m *Manager) redeliver(p Packet) {
+	m.mu.Lock()
+	closed := m.closed
+	if !closed {
+		m.stats.Redelivered++
+	}
+	m.mu.Unlock()
+	if !closed {
+		m.receive(p)
 	}
 }
 
@@ -503,26 +641,77 @@ func (m *Manager) dispatch(from PeerAddr, in *Inbound) {
 		}
 		return
 	}
-	if err := m.roomLocked(ss); err != nil {
-		// Not acknowledged: the peer retransmits per MRP, and is served
-		// if an exchange has closed meanwhile.
-		m.stats.Rejected++
-		m.undeliveredLocked(s, counter, needAck)
-		m.log.Debug("unsolicited message rejected", "from", from, "err", err)
+	// A session's exchanges start in arrival order: while some are
+	// queued, a new one queues behind them.
+	err := m.roomLocked(ss.running)
+	if err == nil && ss.queued == 0 {
+		e = m.newExchangeLocked(s, ss, ph.ExchangeID, false, ph.ProtocolID)
+		if needAck {
+			outs = e.pendingAckLocked(counter, outs)
+		}
+		m.stats.Received++
+		m.startLocked(ss, e, h, messageOf(in))
 		return
 	}
-	e = m.newExchangeLocked(s, ss, ph.ExchangeID, false, ph.ProtocolID)
-	if needAck {
-		outs = e.pendingAckLocked(counter, outs)
+	if ss.queued < m.cfg.MaxBacklogPerSession && len(m.backlog) < m.cfg.MaxBacklog && !ss.closing {
+		// Accepted: the exchange exists (later messages of it reach its
+		// inbox, MRP acknowledges as usual) and its handler starts when
+		// an exchange closes.
+		e = m.newExchangeLocked(s, ss, ph.ExchangeID, false, ph.ProtocolID)
+		e.queued, e.handler, e.first = true, h, messageOf(in)
+		ss.queued++
+		m.backlog = append(m.backlog, e)
+		if needAck {
+			outs = e.pendingAckLocked(counter, outs)
+		}
+		m.stats.Received++
+		m.stats.Queued++
+		return
 	}
-	m.stats.Received++
-	first := messageOf(in)
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		defer e.Close()
-		h(e.ctx, e, first)
-	}()
+	m.stats.Rejected++
+	if err == nil {
+		err = fmt.Errorf("%w: %d exchanges of the session queued", ErrTooManyExchanges, ss.queued)
+	}
+	m.log.Debug("unsolicited message refused", "from", from, "err", err)
+	if from.Network.Reliable() {
+		// Nothing retransmits on TCP: say so rather than lose the
+		// request.
+		outs = m.busyLocked(s, ph.ExchangeID, outs)
+		return
+	}
+	// Not acknowledged: the peer retransmits per MRP, and is served if
+	// room has been made meanwhile.
+	m.undeliveredLocked(s, counter, needAck)
+}
+
+// busyLocked answers the first message of an exchange the peer opened, and
+// that this node refuses for lack of room, with a Busy StatusReport on that
+// exchange (Secure Channel StatusReport, Core §4.10.1 "Busy" and Appendix D):
+// GeneralCode BUSY, the Secure Channel protocol, ProtocolCode BUSY and the
+// minimum wait in milliseconds. The exchange itself is not kept.
+func (m *Manager) busyLocked(s Session, id uint16, outs []outMsg) []outMsg {
+	peer := s.Peer()
+	tr := m.nets[peer.Network]
+	if tr == nil {
+		return outs
+	}
+	ph := message.ProtocolHeader{
+		Opcode:     opcodeStatusReport,
+		ExchangeID: id,
+		ProtocolID: message.ProtocolSecureChannel,
+	}
+	var payload [10]byte
+	binary.LittleEndian.PutUint16(payload[0:], generalCodeBusy)
+	binary.LittleEndian.PutUint32(payload[2:], uint32(message.ProtocolSecureChannel))
+	binary.LittleEndian.PutUint16(payload[6:], protocolCodeBusy)
+	binary.LittleEndian.PutUint16(payload[8:], uint16(BusyRetryWait.Milliseconds()))
+	msg, _, err := s.SealMessage(nil, &ph, payload[:])
+	if err != nil {
+		m.log.Debug("cannot seal busy report", "peer", peer, "err", err)
+		return outs
+	}
+	m.stats.Busy++
+	return append(outs, outMsg{tr: tr, to: peer.Addr, msg: msg})
 }
 
 // undeliveredLocked remembers a reliable message dropped unacknowledged, so
@@ -592,7 +781,11 @@ type Exchange struct {
 	// Guarded by m.mu.
 	closed     bool
 	closeErr   error
-	hasAck     bool // a received reliable message awaits acknowledgement
+	running    bool        // peer-initiated, its handler started
+	queued     bool        // peer-initiated, waiting in the backlog
+	handler    HandlerFunc // what to run once a queued exchange starts
+	first      Message     // the message it starts with
+	hasAck     bool        // a received reliable message awaits acknowledgement
 	ackCounter uint32
 	ackGen     uint64
 	ackTimer   *time.Timer
@@ -842,9 +1035,24 @@ func (e *Exchange) closeLocked(err error, flush bool, outs []outMsg) []outMsg {
 	e.closed, e.closeErr = true, err
 	if m.exchanges[e.key()] == e {
 		delete(m.exchanges, e.key())
-		if ss := m.sessions[e.s]; ss != nil {
-			ss.open--
+		ss := m.sessions[e.s]
+		switch {
+		case e.queued:
+			e.queued, e.handler, e.first = false, nil, Message{}
+			if i := slices.Index(m.backlog, e); i >= 0 {
+				m.backlog = slices.Delete(m.backlog, i, i+1)
+			}
+			if ss != nil {
+				ss.queued--
+			}
+		case ss == nil:
+		case e.initiator:
+			ss.initiated--
+		case e.running:
+			ss.running--
 		}
+		// The room this exchange leaves may let a queued one start.
+		m.startQueuedLocked()
 	}
 	if e.hasAck {
 		e.hasAck = false

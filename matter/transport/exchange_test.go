@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -486,6 +487,9 @@ func TestLargeMessageOverUDP(t *testing.T) {
 	})
 }
 
+// TestExchangeLimits: NewExchange is bounded per session and in total, and
+// counts only the exchanges this node opened, so that the peer's requests
+// do not use up this node's own budget (and the other way round).
 func TestExchangeLimits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		_, a, b := newPair(t, pairConfig{manager: ManagerConfig{MaxExchanges: 4, MaxExchangesPerSession: 3}})
@@ -495,7 +499,6 @@ func TestExchangeLimits(t *testing.T) {
 			started.Done()
 			<-release
 		})
-		// Initiator side: per-session limit.
 		var open []*Exchange
 		for range 3 {
 			e, err := a.m.NewExchange(a.s, protoEcho)
@@ -507,37 +510,188 @@ func TestExchangeLimits(t *testing.T) {
 		if _, err := a.m.NewExchange(a.s, protoEcho); !errors.Is(err, ErrTooManyExchanges) {
 			t.Fatalf("fourth exchange on one session: %v", err)
 		}
-		// Responder side: three unsolicited exchanges are served, the
-		// fourth is dropped unacknowledged.
+		// B serves A's three; its own budget on the session is untouched.
 		started.Add(3)
 		for _, e := range open {
 			go e.Send(t.Context(), 1, nil)
 		}
 		started.Wait()
-		synctest.Wait()
-		open[0].Close()
-		extra, err := a.m.NewExchange(a.s, protoEcho)
+		own, err := b.m.NewExchange(b.s, protoEcho)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("B's own exchange while serving three of A's: %v", err)
 		}
-		go extra.Send(t.Context(), 1, nil)
-		time.Sleep(100 * time.Millisecond)
-		if s := b.m.Stats(); s.Rejected == 0 {
-			t.Fatalf("B stats %+v, want a rejected unsolicited message", s)
+		// The total bound counts both roles: 3 served + 1 own = 4.
+		if _, err := b.m.NewExchange(b.s, protoEcho); !errors.Is(err, ErrTooManyExchanges) {
+			t.Fatalf("exchange over the total limit: %v", err)
 		}
-		for _, m := range b.tr.standaloneAcks() {
-			if m.in.Protocol.ExchangeID == extra.ID() {
-				t.Fatal("rejected message was acknowledged")
-			}
+		own.Close()
+		if e, err := b.m.NewExchange(b.s, protoEcho); err != nil {
+			t.Fatalf("after a close: %v", err)
+		} else {
+			e.Close()
 		}
-		// Once a slot frees, B serves the retransmission.
-		started.Add(1)
 		close(release)
-		started.Wait()
 		for _, e := range open {
 			e.Close()
 		}
-		extra.Close()
+	})
+}
+
+// TestExchangeBacklog: requests that arrive while a session's handlers are
+// all busy are accepted and served in order as handlers finish, up to the
+// backlog bound; beyond it a request is refused without an acknowledgement
+// on UDP (MRP brings it back) and with a Busy StatusReport on TCP, where
+// nothing would.
+func TestExchangeBacklog(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		name := "udp"
+		if stream {
+			name = "tcp"
+		}
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				limits := ManagerConfig{MaxExchangesPerSession: 2, MaxBacklogPerSession: 1}
+				_, a, b := newPair(t, pairConfig{mem: MemConfig{Stream: stream}, managerB: &limits})
+				release := make(chan struct{}, 8)
+				var mu sync.Mutex
+				var served []string
+				b.m.Handle(protoEcho, func(ctx context.Context, e *Exchange, first Message) {
+					mu.Lock()
+					served = append(served, string(first.Payload))
+					mu.Unlock()
+					select {
+					case <-release:
+					case <-ctx.Done():
+						return
+					}
+					e.Send(ctx, first.Opcode+1, first.Payload)
+				})
+				servedNow := func() []string {
+					mu.Lock()
+					defer mu.Unlock()
+					return append([]string(nil), served...)
+				}
+				var exs []*Exchange
+				for i := range 4 {
+					e, err := a.m.NewExchange(a.s, protoEcho)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer e.Close()
+					exs = append(exs, e)
+					go e.Send(t.Context(), 1, []byte{'0' + byte(i)})
+					time.Sleep(time.Millisecond) // arrive in order
+				}
+				// Past MRP_STANDALONE_ACK_TIMEOUT, before the first
+				// retransmission.
+				time.Sleep(300 * time.Millisecond)
+				synctest.Wait()
+				if got := servedNow(); len(got) != 2 {
+					t.Fatalf("served %q, want the first two only", got)
+				}
+				st := b.m.Stats()
+				if st.Queued != 1 || st.Rejected != 1 {
+					t.Fatalf("B stats %+v: want one queued, one refused", st)
+				}
+				if !stream {
+					// The queued request was acknowledged, the refused one not.
+					acked := map[uint16]bool{}
+					for _, m := range b.tr.standaloneAcks() {
+						acked[m.in.Protocol.ExchangeID] = true
+					}
+					if !acked[exs[2].ID()] || acked[exs[3].ID()] {
+						t.Fatalf("acks %v: want exchange %d acknowledged, %d not", acked, exs[2].ID(), exs[3].ID())
+					}
+				} else {
+					// Over TCP the refused exchange gets Busy at once.
+					m, err := exs[3].Receive(t.Context())
+					if err != nil {
+						t.Fatal(err)
+					}
+					if m.ProtocolID != message.ProtocolSecureChannel || m.Opcode != opcodeStatusReport || len(m.Payload) != 10 ||
+						binary.LittleEndian.Uint16(m.Payload) != generalCodeBusy || binary.LittleEndian.Uint16(m.Payload[6:]) != protocolCodeBusy ||
+						binary.LittleEndian.Uint16(m.Payload[8:]) != uint16(BusyRetryWait.Milliseconds()) {
+						t.Fatalf("refused exchange got %+v, want a Busy StatusReport", m)
+					}
+					if st.Busy != 1 {
+						t.Fatalf("B stats %+v", st)
+					}
+				}
+				// Each finished handler lets the next queued one start.
+				release <- struct{}{}
+				if m, err := exs[0].Receive(t.Context()); err != nil || string(m.Payload) != "0" {
+					t.Fatalf("first response: %v %+v", err, m)
+				}
+				time.Sleep(time.Second) // the response's acknowledgement ends the handler
+				synctest.Wait()
+				if got := servedNow(); len(got) != 3 || got[2] != "2" {
+					t.Fatalf("served %q, want the queued request third", got)
+				}
+				for range 3 {
+					release <- struct{}{}
+				}
+				want := 4
+				if stream {
+					want = 3 // the refused request was answered Busy
+				} else {
+					// MRP retransmits the refused request; it is served.
+					time.Sleep(5 * time.Second)
+				}
+				synctest.Wait()
+				if got := servedNow(); len(got) != want {
+					t.Fatalf("served %q, want %d requests", got, want)
+				}
+				for _, e := range exs[:want] {
+					if e == exs[0] {
+						continue
+					}
+					if _, err := e.Receive(t.Context()); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestBacklogClosedSession: closing a session drops its queued exchanges
+// without starting them.
+func TestBacklogClosedSession(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		limits := ManagerConfig{MaxExchangesPerSession: 1}
+		_, a, b := newPair(t, pairConfig{managerB: &limits})
+		var runs sync.WaitGroup
+		n := 0
+		var mu sync.Mutex
+		b.m.Handle(protoEcho, func(ctx context.Context, e *Exchange, first Message) {
+			mu.Lock()
+			n++
+			mu.Unlock()
+			<-ctx.Done()
+		})
+		runs.Add(3)
+		for range 3 {
+			e, err := a.m.NewExchange(a.s, protoEcho)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			go func() { defer runs.Done(); e.Send(t.Context(), 1, nil) }()
+		}
+		runs.Wait() // all acknowledged: one running, two queued
+		if st := b.m.Stats(); st.Queued != 2 {
+			t.Fatalf("B stats %+v", st)
+		}
+		b.m.CloseSession(b.s)
+		synctest.Wait()
+		b.m.mu.Lock()
+		left, backlog := len(b.m.exchanges), len(b.m.backlog)
+		b.m.mu.Unlock()
+		mu.Lock()
+		defer mu.Unlock()
+		if n != 1 || left != 0 || backlog != 0 {
+			t.Fatalf("%d handlers ran, %d exchanges and %d queued left after CloseSession", n, left, backlog)
+		}
 	})
 }
 
@@ -815,21 +969,21 @@ func TestInboxFullBackpressure(t *testing.T) {
 }
 
 func TestSessionBookkeepingBounded(t *testing.T) {
-	m, err := NewManager(ManagerConfig{Sessions: &fakeTable{}, MaxExchanges: 2, MaxSessions: 1})
+	m, err := NewManager(ManagerConfig{Sessions: &fakeTable{}, MaxExchanges: 2, MaxBacklog: 1, MaxSessions: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.cfg.MaxSessions != 3 {
-		t.Fatalf("MaxSessions raised to %d, want 3", m.cfg.MaxSessions)
+	if m.cfg.MaxSessions != 4 {
+		t.Fatalf("MaxSessions raised to %d, want 4", m.cfg.MaxSessions)
 	}
 	for i := range 10 {
 		m.sessionLocked(&fakeSession{peerID: uint16(i)})
 	}
-	if len(m.sessions) != 3 {
-		t.Fatalf("%d session entries, want 3", len(m.sessions))
+	if len(m.sessions) != 4 {
+		t.Fatalf("%d session entries, want 4", len(m.sessions))
 	}
 }
 

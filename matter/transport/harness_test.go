@@ -176,7 +176,9 @@ var (
 type pairConfig struct {
 	mem     MemConfig
 	manager ManagerConfig // Transports, Sessions and Rand are set per node
-	params  MRPParams     // both peers advertise these
+	// managerB, if set, replaces manager for node B.
+	managerB *ManagerConfig
+	params   MRPParams // both peers advertise these
 }
 
 // newPair builds two nodes on one MemNetwork with a session between them:
@@ -184,7 +186,7 @@ type pairConfig struct {
 func newPair(t testing.TB, pc pairConfig) (*MemNetwork, *node, *node) {
 	t.Helper()
 	mn := NewMemNetwork(pc.mem)
-	mk := func(addr, peer netip.AddrPort, localID, peerID uint16, seed uint64) *node {
+	mk := func(addr, peer netip.AddrPort, localID, peerID uint16, seed uint64, cfg ManagerConfig) *node {
 		mt, err := mn.Listen(addr)
 		if err != nil {
 			t.Fatal(err)
@@ -192,7 +194,6 @@ func newPair(t testing.TB, pc pairConfig) (*MemNetwork, *node, *node) {
 		n := &node{tr: &sniffer{Transport: mt}, table: &fakeTable{}}
 		n.s = &fakeSession{peer: PeerAddr{mt.Network(), peer}, peerID: peerID, params: pc.params}
 		n.table.add(localID, n.s)
-		cfg := pc.manager
 		cfg.Transports = []Transport{n.tr}
 		cfg.Sessions = n.table
 		cfg.Rand = rand.New(rand.NewPCG(pc.mem.Seed, seed))
@@ -206,8 +207,12 @@ func newPair(t testing.TB, pc pairConfig) (*MemNetwork, *node, *node) {
 		})
 		return n
 	}
-	a := mk(addrA, addrB, 1, 2, 1)
-	b := mk(addrB, addrA, 2, 1, 2)
+	cfgB := pc.manager
+	if pc.managerB != nil {
+		cfgB = *pc.managerB
+	}
+	a := mk(addrA, addrB, 1, 2, 1, pc.manager)
+	b := mk(addrB, addrA, 2, 1, 2, cfgB)
 	return mn, a, b
 }
 

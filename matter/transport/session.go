@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"errors"
 	"time"
 
 	"github.com/mattercam/mattercam/matter/message"
@@ -60,6 +61,33 @@ type Inbound struct {
 type SessionTable interface {
 	Open(p Packet) (Inbound, error)
 }
+
+// HoldingSessionTable is a SessionTable that does not lose messages which
+// arrive for a session a handshake is still installing.
+//
+// A peer may use a new session as soon as its own side of PASE or CASE is
+// complete: the CASE initiator right after the StatusReport that confirms a
+// resumption (Core §4.14.2.2), the responder right after its final
+// StatusReport (§4.14.1, §4.14.2). The message can overtake the handshake
+// goroutine that installs the session on this side. Over UDP MRP would
+// retransmit it, but over TCP nothing does (§4.12: no MRP on TCP), so
+// dropping it loses a request.
+//
+// For a Session ID reserved by a handshake in progress, Open keeps the
+// packet (boundedly) and fails with an error wrapping ErrSessionPending; once
+// the session is installed the table passes the packet, unchanged, to the
+// function registered with SetRedeliver, which processes it as if it had
+// just been received. Packets held for a handshake that fails are dropped.
+// The Manager registers itself when its SessionTable implements this
+// interface.
+type HoldingSessionTable interface {
+	SessionTable
+	SetRedeliver(func(Packet))
+}
+
+// ErrSessionPending reports a message that a HoldingSessionTable keeps until
+// the session it is for has been installed.
+var ErrSessionPending = errors.New("transport: message held for a session being established")
 
 // MRPParams are the MRP session parameters a node advertises (Core 1.3
 // §4.12.8, session parameters TLV tags 1 to 3; DNS-SD SII, SAI, SAT).

@@ -27,7 +27,10 @@ import (
 // referenced (INVALID_IN_STATE), removes the endpoint, then the
 // certificates, and decommissions.
 func TestTLSCertificatesAndEndpoints(t *testing.T) {
-	fw := startFirmware(t, t.TempDir(), freePort(t))
+	// An untrusted host clock: the node has no UTC time until the
+	// controller sets it, which the scenario checks first.
+	state := t.TempDir()
+	fw := startFirmwareWith(t, state, freePort(t), "-factory", state+"/absent-factory.json", "-host-clock=untrusted")
 	steps := runScript(t, t.TempDir(), "e2e/tls.mjs", "--address=127.0.0.1", "--port="+strconv.Itoa(fw.port),
 		"--root-der="+hex.EncodeToString(selfSignedRoot(t)))
 	requireSteps(t, steps, "commission", "read-limits", "provision-root-without-time", "set-utc-time", "provision-root",
