@@ -309,7 +309,7 @@ func opusPacketDuration(p []byte) (time.Duration, error) {
 	}
 	d := time.Duration(n) * frame
 	if d > 120*time.Millisecond {
-		return 0, fmt.Errorf("Opus packet of %v, more than 120 ms", d)
+		return 0, fmt.Errorf("%v Opus packet, more than 120 ms", d)
 	}
 	return d, nil
 }

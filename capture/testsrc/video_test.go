@@ -292,15 +292,9 @@ func TestVideoWithStart(t *testing.T) {
 		defer v.Close()
 		au := readVideo(t, v, 1)[0]
 		if au.PTS != 0 || !time.Now().Equal(start) {
-			t.Errorf("first frame PTS %v at %v, want 0 at the start", au.PTS, time.Now().Sub(start))
+			t.Errorf("first frame PTS %v at %v, want 0 at the start", au.PTS, time.Since(start))
 		}
 	})
-}
-
-// expectedFrame names the clip and frame the source should send.
-type expectedFrame struct {
-	intra bool
-	index int
 }
 
 func TestVideoKeyFrameRequest(t *testing.T) {

@@ -22,7 +22,6 @@ const (
 var (
 	t0       = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	testV4   = netip.MustParseAddr("192.0.2.10")
-	testV6   = netip.MustParseAddr("fe80::1")
 	querier4 = netip.AddrPortFrom(netip.MustParseAddr("192.0.2.20"), mdnsPort)
 )
 
@@ -682,8 +681,10 @@ func TestConflictRenamesService(t *testing.T) {
 		for _, during := range []string{"probing", "established"} {
 			t.Run(tt.name+"/"+during, func(t *testing.T) {
 				e := newTestEngine(t)
-				var h Handle
-				now := t0
+				var (
+					h   Handle
+					now time.Time
+				)
 				if during == "probing" {
 					var err error
 					if h, err = e.publish(s, t0); err != nil {

@@ -393,17 +393,20 @@ func (c *Client) ReadAttribute(ctx context.Context, s transport.Session, path At
 	if err != nil {
 		return err
 	}
-	for _, a := range rep.Attributes {
-		if a.IsStatus {
-			return a.Status.Status.Err()
-		}
-		r := tlv.NewReader(a.Data.Data)
-		if err := r.Next(); err != nil {
-			return err
-		}
-		return decode(r)
+	// The first report is the answer: a concrete path yields exactly one,
+	// the assembler having put a chunked list back together.
+	if len(rep.Attributes) == 0 {
+		return fmt.Errorf("im: no report for %v", path)
 	}
-	return fmt.Errorf("im: no report for %v", path)
+	a := rep.Attributes[0]
+	if a.IsStatus {
+		return a.Status.Status.Err()
+	}
+	r := tlv.NewReader(a.Data.Data)
+	if err := r.Next(); err != nil {
+		return err
+	}
+	return decode(r)
 }
 
 // WriteOptions modify a Write.

@@ -12,19 +12,6 @@ import (
 	"github.com/mattercam/mattercam/matter/transport"
 )
 
-// statusAt returns the status reported for a concrete path, or SUCCESS
-// with ok for a data report, or ok false if there is no report.
-func statusAt(rep *Report, ep uint16, cluster, attr uint32) (dm.Status, bool) {
-	a := rep.Attribute(ep, cluster, attr)
-	if a == nil {
-		return 0, false
-	}
-	if a.IsStatus {
-		return a.Status.Status.Status, true
-	}
-	return dm.StatusSuccess, true
-}
-
 func TestReadConcrete(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		en := newEnv(t, envOpts{acl: func(a *fakeACL) {

@@ -255,9 +255,13 @@ func TestPrivacyObfuscateRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	want := bytes.Clone(plain)
 	msg, err := Seal(plain, mustCCM(testKey), 0, nil) // P set, but no key: fails
 	if !errors.Is(err, ErrNoPrivacyKey) {
 		t.Fatalf("Seal without privacy key: %v", err)
+	}
+	if !bytes.Equal(msg, want) {
+		t.Fatalf("failed Seal changed the message: %x, want %x", msg, want)
 	}
 	h.Privacy = false // seal without privacy, then obfuscate by hand
 	plain, _ = AppendMessage(nil, &h, &ph, nil)

@@ -245,19 +245,6 @@ func scMsg(op Opcode, payload []byte) transport.Message {
 	return transport.Message{ProtocolID: message.ProtocolSecureChannel, Opcode: uint8(op), Payload: payload}
 }
 
-// lastStatus decodes the last message sent, which must be a StatusReport.
-func (s *scripted) lastStatus(t testing.TB) StatusReport {
-	t.Helper()
-	if len(s.sent) == 0 || s.sent[len(s.sent)-1].op != OpStatusReport {
-		t.Fatalf("last message sent is not a StatusReport: %v", s.sent)
-	}
-	var sr StatusReport
-	if err := sr.Unmarshal(s.sent[len(s.sent)-1].payload); err != nil {
-		t.Fatal(err)
-	}
-	return sr
-}
-
 func mustErrIs(t testing.TB, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {

@@ -162,27 +162,31 @@ func pipeServer(t *testing.T, cfg TCPConfig) (*TCPTransport, *pipeListener, *clo
 
 // closeLog records OnClose calls.
 type closeLog struct {
-	mu   sync.Mutex
-	errs map[netip.AddrPort]error
-	at   map[netip.AddrPort]time.Time
+	mu     sync.Mutex
+	closes map[netip.AddrPort]closeEvent
+}
+
+// closeEvent is one OnClose call: the reason given and when.
+type closeEvent struct {
+	err error
+	at  time.Time
 }
 
 func (c *closeLog) record(peer netip.AddrPort, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.errs == nil {
-		c.errs = map[netip.AddrPort]error{}
-		c.at = map[netip.AddrPort]time.Time{}
+	if c.closes == nil {
+		c.closes = map[netip.AddrPort]closeEvent{}
 	}
-	c.errs[peer] = err
-	c.at[peer] = time.Now()
+	c.closes[peer] = closeEvent{err: err, at: time.Now()}
 }
 
-func (c *closeLog) get(peer netip.AddrPort) (error, time.Time, bool) {
+// get returns the last OnClose call for peer, and whether there was one.
+func (c *closeLog) get(peer netip.AddrPort) (closeEvent, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	err, ok := c.errs[peer]
-	return err, c.at[peer], ok
+	ev, ok := c.closes[peer]
+	return ev, ok
 }
 
 // expectClosed reads from the client end of a pipe until the server closes
@@ -259,9 +263,9 @@ func TestTCPBadLengthClosesConnection(t *testing.T) {
 				go c.Write(binary.LittleEndian.AppendUint32(nil, tt.prefix))
 				expectClosed(t, c)
 				synctest.Wait()
-				err, _, ok := closes.get(from)
-				if !ok || !errors.Is(err, tt.wantErr) {
-					t.Fatalf("OnClose(%v) = %v, %v; want %v", from, err, ok, tt.wantErr)
+				ev, ok := closes.get(from)
+				if !ok || !errors.Is(ev.err, tt.wantErr) {
+					t.Fatalf("OnClose(%v) = %v, %v; want %v", from, ev.err, ok, tt.wantErr)
 				}
 				if server.HasConn(from) {
 					t.Fatal("connection still registered")
@@ -342,11 +346,11 @@ func TestTCPTimeouts(t *testing.T) {
 				expectClosed(t, c)
 				wg.Wait()
 				synctest.Wait()
-				err, at, ok := closes.get(from)
-				if !ok || !errors.Is(err, tt.wantErr) {
-					t.Fatalf("OnClose = %v, %v; want %v", err, ok, tt.wantErr)
+				ev, ok := closes.get(from)
+				if !ok || !errors.Is(ev.err, tt.wantErr) {
+					t.Fatalf("OnClose = %v, %v; want %v", ev.err, ok, tt.wantErr)
 				}
-				if got := at.Sub(start); got != tt.wantAt {
+				if got := ev.at.Sub(start); got != tt.wantAt {
 					t.Fatalf("closed after %v, want %v", got, tt.wantAt)
 				}
 			})
@@ -461,7 +465,7 @@ func TestTCPWriteTimeout(t *testing.T) {
 			t.Fatalf("Send failed after %v, want 3s", d)
 		}
 		synctest.Wait()
-		if _, _, ok := closes.get(from); !ok {
+		if _, ok := closes.get(from); !ok {
 			t.Fatal("connection not closed after a failed write")
 		}
 		// A cancelled context interrupts a blocked write too.

@@ -45,27 +45,25 @@ type Sequencer struct {
 	gather []byte // contiguous payloads for RTPPackets
 }
 
-// fill sets every field of h for the next packet. It writes fields in
-// place instead of assigning an rtp.Header literal, which the compiler turns
-// into a write-barriered copy of the whole struct; this runs per packet.
+// fill sets every field of h for the next packet. It clears h in place and
+// then writes the fields that are not zero, instead of assigning an
+// rtp.Header literal, which the compiler turns into a write-barriered copy
+// of the whole struct; this runs per packet. Clearing the whole header
+// resets whatever a previous user of dst left, in fields this package never
+// sets too (such as the deprecated PayloadOffset).
 func (s *Sequencer) fill(h *rtp.Header, timestamp uint32, marker bool) {
+	*h = rtp.Header{}
+	s.next(h, timestamp, marker)
+}
+
+// next writes the fields of the next packet into h, which must be zero.
+func (s *Sequencer) next(h *rtp.Header, timestamp uint32, marker bool) {
 	h.Version = 2
-	h.Padding = false
-	h.Extension = false
 	h.Marker = marker
 	h.PayloadType = s.PayloadType
 	h.SequenceNumber = s.SequenceNumber
 	h.Timestamp = timestamp
 	h.SSRC = s.SSRC
-	if h.CSRC != nil { // reused entries are already nil: skip the barrier
-		h.CSRC = nil
-	}
-	h.ExtensionProfile = 0
-	if h.Extensions != nil {
-		h.Extensions = nil
-	}
-	h.PaddingSize = 0
-	h.PayloadOffset = 0 //nolint:staticcheck // reset a deprecated field left by a previous user of dst
 	s.SequenceNumber++
 }
 
@@ -111,13 +109,13 @@ func (s *Sequencer) RTPPackets(dst []rtp.Packet, payloads []Payload, timestamp u
 			s.gather = pl.AppendTo(s.gather)
 			pl.Body = s.gather[start:len(s.gather):len(s.gather)]
 		}
+		// Clear the packet in place, as fill clears a header: this also
+		// resets the deprecated PaddingSize, which Marshal still reads,
+		// and Raw.
 		pkt := &dst[i]
-		s.fill(&pkt.Header, timestamp, marker && i == len(payloads)-1)
+		*pkt = rtp.Packet{}
+		s.next(&pkt.Header, timestamp, marker && i == len(payloads)-1)
 		pkt.Payload = pl.Body
-		pkt.PaddingSize = 0 //nolint:staticcheck // reset deprecated fields left by a previous user of dst
-		if pkt.Raw != nil { //nolint:staticcheck
-			pkt.Raw = nil //nolint:staticcheck
-		}
 	}
 	return dst
 }

@@ -73,8 +73,7 @@ func request(s *session.Secure) *dm.Request {
 // paseWindow is the commissioning window over the secure channel server,
 // as the node would implement it (DNS-SD left out).
 type paseWindow struct {
-	sc      *securechannel.Server
-	initial securechannel.PASEWindow
+	sc *securechannel.Server
 }
 
 func (w *paseWindow) OpenEnhanced(p administratorcommissioning.WindowParams) error {
