@@ -99,10 +99,12 @@ type Device struct {
 	im     *im.Server
 	imc    *im.Client // the device's own requests to peers (see Peer)
 	peers  peerTable
+	// timeClient reads the trusted time source (timesync.go).
+	timeClient *timeClient
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // deferred session closes, advertising, dials
+	wg     sync.WaitGroup // deferred session closes, advertising, dials, the time client
 
 	enhanced atomic.Bool // the open window is an enhanced one (CM=2)
 	// discriminator of the open window: the factory one, or the one an
@@ -186,12 +188,14 @@ func New(cfg Config) (d *Device, err error) {
 	if iface == "" {
 		iface = defaultInterface()
 	}
+	d.timeClient = newTimeClient(d.readTrustedTime, d.log.With("component", "timesync-client"))
 	root, err := rootnode.New(rootnode.Config{
 		Node: d.node, Events: d.events, Store: d.store, Factory: cfg.Factory,
 		Window: &window{d: d}, Interface: iface, MaxPathsPerInvoke: maxPathsPerInvoke,
 		SoftwareVersion: cfg.SoftwareVersion, SoftwareVersionString: cfg.SoftwareVersionString,
 		FailSafeExpiryLength: cfg.FailSafeExpiry, MaxCumulativeFailsafe: cfg.MaxCumulativeFailsafe,
 		HostTimeSynced: cfg.HostTimeSynced, Logger: d.log,
+		RequestTrustedTime: d.timeClient.Request, TrustedTimeSourceChanged: d.trustedTimeSourceChanged,
 		Callbacks: rootnode.Callbacks{
 			ClosePASE:           func() { d.closeLater(func(s *session.Secure) bool { return s.AuthMode() == session.AuthPASE }) },
 			CloseFabricSessions: func(idx uint8) { d.closeFabric(idx) },
@@ -232,6 +236,7 @@ func New(cfg Config) (d *Device, err error) {
 	}); err != nil {
 		return nil, fmt.Errorf("device: %w", err)
 	}
+	d.startTimeClient(root)
 	if err := root.Start(); err != nil {
 		return nil, fmt.Errorf("device: %w", err)
 	}

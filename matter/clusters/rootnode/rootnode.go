@@ -154,6 +154,12 @@ type Config struct {
 	// HostTimeSynced reports whether the host clock is synchronised (NTP
 	// on the host); nil means never.
 	HostTimeSynced func() bool
+	// RequestTrustedTime and TrustedTimeSourceChanged are the Time
+	// Synchronization client side (the TSC feature, Core §11.17.5.4): they
+	// become timesynchronization.Config.RequestTrustedTime and
+	// OnTrustedTimeSourceChanged; nil means no client.
+	RequestTrustedTime       func(timesynchronization.TrustedTimeSource)
+	TrustedTimeSourceChanged func(src timesynchronization.TrustedTimeSource, ok bool)
 	// CertificateTime, if set, checks certificate validity periods at the
 	// node's UTC time when it has one (Core §6.4.5 lets a node without a
 	// trusted time skip the check).
@@ -220,6 +226,7 @@ func New(cfg Config) (*RootNode, error) {
 	// Time first: the fabric table may check certificates against it.
 	n.TimeSynchronization, err = timesynchronization.New(timesynchronization.Config{
 		Store: cfg.Store, HostSynced: cfg.HostTimeSynced, OnDefaultNTP: cfg.Callbacks.DefaultNTP,
+		RequestTrustedTime: cfg.RequestTrustedTime, OnTrustedTimeSourceChanged: cfg.TrustedTimeSourceChanged,
 		Events: events, Notify: node, Logger: log,
 	})
 	if err != nil {

@@ -78,6 +78,14 @@ type Config struct {
 	// the outcome with SetTrustedUTC or TrustedTimeSourceFailed. Nil means
 	// there is no client: the source is never read.
 	RequestTrustedTime func(TrustedTimeSource)
+	// OnTrustedTimeSourceChanged is told the TrustedTimeSource after
+	// every change of it (ok false when it became null): by
+	// SetTrustedTimeSource (Core §11.17.9.2) or by the removal of its
+	// fabric. The Time Sync Client side uses it to read a new source at
+	// once rather than at the next hourly attempt. It runs on the
+	// goroutine of the change, often an Interaction Model handler, and
+	// must not block. Nil ignores changes.
+	OnTrustedTimeSourceChanged func(src TrustedTimeSource, ok bool)
 	// Events records the cluster's events; nil records nothing.
 	Events EventSink
 	// Notify is told about attribute changes; nil means nobody.
@@ -110,8 +118,9 @@ type EventSink = serve.EventSink
 // and, at the node's hourly time update attempt, TimeFailure,
 // MissingTrustedTimeSource and DSTTableEmpty at most once an hour each
 // (Core §11.17.10). Reading the trusted time source is left to a client
-// that plugs in through Config.RequestTrustedTime, SetTrustedUTC and
-// TrustedTimeSourceFailed.
+// that plugs in through Config.RequestTrustedTime (and
+// OnTrustedTimeSourceChanged, to read a new source at once), SetTrustedUTC
+// and TrustedTimeSourceFailed.
 type Server struct {
 	serve.Base
 	cfg Config
@@ -442,8 +451,17 @@ func (s *Server) setTrustedTimeSource(req *dm.Request, in *SetTrustedTimeSourceR
 	if !in.TrustedTimeSource.Valid {
 		s.emit(EventMissingTrustedTimeSource, &MissingTrustedTimeSourceEvent{})
 	}
+	s.trustedChanged()
 	s.kick()
 	return nil
+}
+
+// trustedChanged tells Config.OnTrustedTimeSourceChanged the present
+// TrustedTimeSource; it is called without mu held.
+func (s *Server) trustedChanged() {
+	if f := s.cfg.OnTrustedTimeSourceChanged; f != nil {
+		f(s.TrustedTimeSource())
+	}
 }
 
 // FabricRemoved clears a trusted time source of a removed fabric (Core
@@ -461,6 +479,7 @@ func (s *Server) FabricRemoved(fabricIndex uint8) {
 	if hit {
 		s.Changed(AttrTrustedTimeSource)
 		s.emit(EventMissingTrustedTimeSource, &MissingTrustedTimeSourceEvent{})
+		s.trustedChanged()
 		s.kick()
 	}
 }

@@ -630,6 +630,9 @@ func TestDSTStatusFollowsTime(t *testing.T) {
 		if ids := e.events.Take(); len(ids) != 1 || ids[0].ID != EventDSTStatus {
 			t.Fatalf("after SetUTCTime: %+v", ids)
 		}
+		// Let the goroutine SetUTCTime woke settle first, so that it does
+		// not re-plan in the middle of SetTimeZone.
+		synctest.Wait()
 		// SetTimeZone clears the DST list: DSTStatus says it stopped.
 		e.setZones(TimeZone{Offset: 3600})
 		if ids := e.after(0); !slices.Equal(ids, []uint32{EventTimeZoneStatus, EventDSTTableEmpty, EventDSTStatus}) {
@@ -659,4 +662,44 @@ func TestStartClose(t *testing.T) {
 		s2.Close()
 		// synctest.Test fails if a goroutine of the bubble is left.
 	})
+}
+
+// OnTrustedTimeSourceChanged hears of every change of TrustedTimeSource:
+// set, replaced, cleared by the command, and cleared by the removal of
+// its fabric (Core §11.17.9.2, §11.17.10.5).
+func TestTrustedTimeSourceChanged(t *testing.T) {
+	type change struct {
+		src TrustedTimeSource
+		ok  bool
+	}
+	var got []change
+	s, err := New(Config{Store: servetest.Store(t), OnTrustedTimeSourceChanged: func(src TrustedTimeSource, ok bool) {
+		got = append(got, change{src, ok})
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(fabric uint8, src field.Nullable[FabricScopedTrustedTimeSource]) {
+		t.Helper()
+		in := SetTrustedTimeSourceRequest{TrustedTimeSource: src}
+		if _, err := servetest.Invoke(t, s, servetest.CASE(fabric, 1), CmdSetTrustedTimeSource, &in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(2, field.NonNull(FabricScopedTrustedTimeSource{NodeID: 0x55, Endpoint: 0}))
+	set(3, field.NonNull(FabricScopedTrustedTimeSource{NodeID: 0x66, Endpoint: 1}))
+	set(3, field.Null[FabricScopedTrustedTimeSource]())
+	set(2, field.NonNull(FabricScopedTrustedTimeSource{NodeID: 0x55, Endpoint: 0}))
+	s.FabricRemoved(3) // not the source's fabric: no change
+	s.FabricRemoved(2)
+	want := []change{
+		{TrustedTimeSource{FabricIndex: 2, NodeID: 0x55}, true},
+		{TrustedTimeSource{FabricIndex: 3, NodeID: 0x66, Endpoint: 1}, true},
+		{TrustedTimeSource{}, false},
+		{TrustedTimeSource{FabricIndex: 2, NodeID: 0x55}, true},
+		{TrustedTimeSource{}, false},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("changes %+v, want %+v", got, want)
+	}
 }
