@@ -197,16 +197,11 @@ func New(cfg Config) (d *Device, err error) {
 		HostTimeSynced: cfg.HostTimeSynced, Logger: d.log,
 		RequestTrustedTime: d.timeClient.Request, TrustedTimeSourceChanged: d.trustedTimeSourceChanged,
 		Callbacks: rootnode.Callbacks{
-			ClosePASE:           func() { d.closeLater(func(s *session.Secure) bool { return s.AuthMode() == session.AuthPASE }) },
-			CloseFabricSessions: func(idx uint8) { d.closeFabric(idx) },
-			FabricRemoved: func(idx uint8) {
-				d.im.CancelFabric(idx)
-				if d.webrtc != nil {
-					d.webrtc.RemoveFabric(idx)
-				}
-				d.closeFabric(idx)
-				d.forgetFabric(idx)
+			ClosePASE: func() {
+				d.closeLater(func(s *session.Secure) bool { return s.AuthMode() == session.AuthPASE }, nil)
 			},
+			CloseFabricSessions: func(idx uint8) { d.closeFabric(idx, nil) },
+			FabricRemoved:       d.fabricRemoved,
 			Commissionable: func() {
 				if err := d.openInitialWindow(); err != nil {
 					d.log.Error("reopen commissioning window", "err", err)
@@ -316,9 +311,10 @@ func (w *window) IsOpen() bool {
 }
 
 // closeLater closes the matching sessions once the exchange that asked
-// for it has answered: the root node's callbacks run inside a handler,
-// before its response is sent on the very session being closed.
-func (d *Device) closeLater(match func(*session.Secure) bool) {
+// for it has answered (the root node's callbacks run inside a handler,
+// before its response is sent on the very session being closed), then
+// runs then, if not nil.
+func (d *Device) closeLater(match func(*session.Secure) bool, then func()) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -332,11 +328,27 @@ func (d *Device) closeLater(match func(*session.Secure) bool) {
 				s.Close()
 			}
 		}
+		if then != nil {
+			then()
+		}
 	}()
 }
 
-func (d *Device) closeFabric(idx uint8) {
-	d.closeLater(func(s *session.Secure) bool { return s.FabricIndex() == idx })
+func (d *Device) closeFabric(idx uint8, then func()) {
+	d.closeLater(func(s *session.Secure) bool { return s.FabricIndex() == idx }, then)
+}
+
+// fabricRemoved is the root node's FabricRemoved: the fabric's
+// subscriptions and WebRTC sessions end, its sessions close, and then
+// what is known of its peers is forgotten. Not before: a closing session
+// records its peer's address (sessionRemoved), which would bring the
+// removed fabric's peers back.
+func (d *Device) fabricRemoved(idx uint8) {
+	d.im.CancelFabric(idx)
+	if d.webrtc != nil {
+		d.webrtc.RemoveFabric(idx)
+	}
+	d.closeFabric(idx, func() { d.forgetFabric(idx) })
 }
 
 // Onboarding returns the onboarding payload of the factory data.

@@ -201,3 +201,36 @@ func TestResetPeer(t *testing.T) {
 		t.Fatalf("known %+v", known)
 	}
 }
+
+// TestFabricRemovedForgetsPeers: removing a fabric closes its sessions and
+// forgets its peers for good; the addresses its closing sessions record do
+// not bring them back.
+func TestFabricRemovedForgetsPeers(t *testing.T) {
+	d := newTestDevice(t)
+	gone := caseSession(t, d, 1, 0xC0, udpPeer("192.0.2.7:5550"), session.Params{})
+	kept := caseSession(t, d, 2, 0xC1, udpPeer("192.0.2.8:5550"), session.Params{})
+	d.notePeer(gone)
+	d.notePeer(kept)
+	d.fabricRemoved(1)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		known := d.KnownPeers()
+		if gone.Closed() && len(known) == 1 {
+			if known[0].FabricIndex != 2 || kept.Closed() {
+				t.Fatalf("known %+v, other fabric's session closed: %v", known, kept.Closed())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session closed %v, known %+v", gone.Closed(), known)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Nothing brings the fabric's peers back once its sessions are gone.
+	time.Sleep(50 * time.Millisecond)
+	for _, k := range d.KnownPeers() {
+		if k.FabricIndex == 1 {
+			t.Fatalf("removed fabric's peer known again: %+v", k)
+		}
+	}
+}

@@ -180,13 +180,16 @@ func Resolve(ctx context.Context, cfg ResolveConfig, instance, serviceType strin
 	if len(links) == 0 {
 		return nil, errors.New("dnssd: resolve: no interface to query on")
 	}
-	q, err := openQuerier(links, cfg)
+	res, err := newResolution(instance, serviceType)
+	if err != nil {
+		return nil, err
+	}
+	q, err := openQuerier(links)
 	if err != nil {
 		return nil, err
 	}
 	defer q.close()
 
-	res := newResolution(instance, serviceType)
 	q.send(res.query())
 	t := time.NewTimer(resolveIntervals[0])
 	defer t.Stop()
@@ -263,14 +266,15 @@ type querier struct {
 	id    uint16
 }
 
-func openQuerier(links []queryLink, cfg ResolveConfig) (*querier, error) {
+func openQuerier(links []queryLink) (*querier, error) {
 	q := &querier{links: links, in: make(chan datagram, resolveQueueLen)}
 	var want4, want6 bool
 	for _, l := range links {
 		want4, want6 = want4 || l.can4, want6 || l.can6
 	}
 	// Port 5353 first, so multicast answers reach us; an ephemeral port if
-	// it cannot be shared, so responders answer by unicast.
+	// it cannot be shared, so responders answer by unicast. The sockets are
+	// set up as the responder's are (setup4, setup6).
 	listen := func(network, host string) (net.PacketConn, bool, error) {
 		lc := net.ListenConfig{Control: reuseControl}
 		c, err := lc.ListenPacket(context.Background(), network, net.JoinHostPort(host, strconv.Itoa(mdnsPort)))
@@ -280,47 +284,42 @@ func openQuerier(links []queryLink, cfg ResolveConfig) (*querier, error) {
 		c, err = net.ListenPacket(network, net.JoinHostPort(host, "0"))
 		return c, false, err
 	}
+	// Joining the group on port 5353 is best effort per link: where it
+	// fails, the query still goes out, answers still arrive if another
+	// socket on the host (the responder's) joined the group on that link
+	// (Linux delivers to every socket on the port, IP_MULTICAST_ALL), and
+	// the other links are unaffected.
 	var errs []error
 	if want4 {
 		c, shared, err := listen("udp4", "0.0.0.0")
 		if err == nil {
-			q.conn4 = ipv4.NewPacketConn(c)
-			err = errors.Join(q.conn4.SetControlMessage(ipv4.FlagInterface, true), q.conn4.SetMulticastTTL(255), q.conn4.SetMulticastLoopback(true))
-			for _, l := range links {
-				if l.can4 && shared && err == nil {
-					if ifi, ierr := net.InterfaceByIndex(l.index); ierr == nil {
-						_ = q.conn4.JoinGroup(ifi, &net.UDPAddr{IP: mdnsGroup4.AsSlice()}) // best effort per link
-					}
-				}
-			}
-			if err != nil {
-				c.Close()
-				q.conn4 = nil
-			}
+			q.conn4, err = setup4(c)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("ipv4: %w", err))
+		}
+		for _, l := range links {
+			if q.conn4 != nil && shared && l.can4 {
+				if ifi, err := net.InterfaceByIndex(l.index); err == nil {
+					_ = q.conn4.JoinGroup(ifi, &net.UDPAddr{IP: mdnsGroup4.AsSlice()}) // best effort, see above
+				}
+			}
 		}
 	}
 	if want6 {
 		c, shared, err := listen("udp6", "::")
 		if err == nil {
-			q.conn6 = ipv6.NewPacketConn(c)
-			err = errors.Join(q.conn6.SetControlMessage(ipv6.FlagInterface, true), q.conn6.SetMulticastHopLimit(255), q.conn6.SetMulticastLoopback(true))
-			for _, l := range links {
-				if l.can6 && shared && err == nil {
-					if ifi, ierr := net.InterfaceByIndex(l.index); ierr == nil {
-						_ = q.conn6.JoinGroup(ifi, &net.UDPAddr{IP: mdnsGroup6.AsSlice()})
-					}
-				}
-			}
-			if err != nil {
-				c.Close()
-				q.conn6 = nil
-			}
+			q.conn6, err = setup6(c)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("ipv6: %w", err))
+		}
+		for _, l := range links {
+			if q.conn6 != nil && shared && l.can6 {
+				if ifi, err := net.InterfaceByIndex(l.index); err == nil {
+					_ = q.conn6.JoinGroup(ifi, &net.UDPAddr{IP: mdnsGroup6.AsSlice()}) // best effort, see above
+				}
+			}
 		}
 	}
 	if q.conn4 == nil && q.conn6 == nil {
@@ -427,31 +426,19 @@ type resolution struct {
 	hostsIn []string                // order the hosts were first seen in
 }
 
-func newResolution(instance, serviceType string) *resolution {
+func newResolution(instance, serviceType string) (*resolution, error) {
+	// The name as the responder builds the one it publishes, so that the
+	// names compare equal whatever the instance label holds.
+	n, err := serviceNames(Service{Instance: instance, Type: serviceType})
+	if err != nil {
+		return nil, err
+	}
 	return &resolution{
 		instance:    instance,
 		serviceType: serviceType,
-		fqdn:        dns.CanonicalName(escapeLabel(instance) + "." + serviceType + "." + localDomain),
+		fqdn:        dns.CanonicalName(n.instance),
 		addrs:       make(map[string][]netip.Addr),
-	}
-}
-
-// escapeLabel writes a label in presentation form, as miekg/dns names are.
-func escapeLabel(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '.' || c == '\\' || c == '(' || c == ')' || c == ';' || c == ' ' || c == '@' || c == '"':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < ' ' || c > '~':
-			fmt.Fprintf(&b, "\\%03d", c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
+	}, nil
 }
 
 // query is the next question set: SRV and TXT of the instance until both are
@@ -492,7 +479,7 @@ func (r *resolution) add(data []byte, zone string) {
 	// SRV and TXT first: they say which host's addresses matter.
 	for _, rr := range rrs {
 		h := rr.Header()
-		if h.Class&^(1<<15) != dns.ClassINET || h.Ttl == 0 || dns.CanonicalName(h.Name) != r.fqdn {
+		if h.Class&^classCacheFlush != dns.ClassINET || h.Ttl == 0 || dns.CanonicalName(h.Name) != r.fqdn {
 			continue // another class, a goodbye, or another name
 		}
 		switch v := rr.(type) {
@@ -502,12 +489,12 @@ func (r *resolution) add(data []byte, zone string) {
 			}
 			r.host, r.port, r.hasSRV = dns.CanonicalName(v.Target), v.Port, true
 		case *dns.TXT:
-			r.txt, r.hasTXT = boundedTXT(v.Txt), true
+			r.txt, r.hasTXT = boundedTXT(txtStrings(v)), true
 		}
 	}
 	for _, rr := range rrs {
 		h := rr.Header()
-		if h.Class&^(1<<15) != dns.ClassINET || h.Ttl == 0 {
+		if h.Class&^classCacheFlush != dns.ClassINET || h.Ttl == 0 {
 			continue
 		}
 		var a netip.Addr
@@ -532,12 +519,20 @@ func (r *resolution) add(data []byte, zone string) {
 	}
 }
 
-// addAddr records an address of a host, within the bounds.
+// addAddr records an address of a host, within the bounds: at most
+// maxResolveHosts hosts, the SRV target among them. The target gets in
+// even when the other hosts fill the bound, in place of the host seen
+// first; a responder that keeps changing its SRV target therefore cannot
+// grow the map past the bound either.
 func (r *resolution) addAddr(host string, a netip.Addr) {
 	list, known := r.addrs[host]
 	if !known {
-		if len(r.hostsIn) >= maxResolveHosts && host != r.host {
-			return
+		if len(r.hostsIn) >= maxResolveHosts {
+			if host != r.host {
+				return
+			}
+			delete(r.addrs, r.hostsIn[0]) // not r.host: that one is not known
+			r.hostsIn = slices.Delete(r.hostsIn, 0, 1)
 		}
 		r.hostsIn = append(r.hostsIn, host)
 	}

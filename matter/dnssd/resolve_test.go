@@ -30,6 +30,15 @@ func testOperational(t testing.TB, port uint16) Service {
 	return s
 }
 
+func mustResolution(t testing.TB, instance, serviceType string) *resolution {
+	t.Helper()
+	r, err := newResolution(instance, serviceType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // TestResolutionAgainstEngine resolves an operational instance published by
 // the package's own responder engine, without sockets: the resolution's
 // queries go to the engine, the engine's answers back to the resolution.
@@ -47,7 +56,7 @@ func TestResolutionAgainstEngine(t *testing.T) {
 	}
 	_, now = run(e, now, now.Add(10*time.Second))
 
-	res := newResolution(svc.Instance, TypeOperational)
+	res := mustResolution(t, svc.Instance, TypeOperational)
 	for range 3 {
 		if res.complete() {
 			break
@@ -110,7 +119,7 @@ func TestResolutionFiltering(t *testing.T) {
 		m.Answer = rrs
 		return pack(m)
 	}
-	res := newResolution(inst, TypeOperational)
+	res := mustResolution(t, inst, TypeOperational)
 	// Address first, in its own message.
 	res.add(resp(&dns.AAAA{Hdr: hdr("host.local.", dns.TypeAAAA, 120), AAAA: net.ParseIP("fe80::5")}), "eth1")
 	// A query carrying the records as known answers is not a response.
@@ -165,7 +174,7 @@ func TestResolutionFiltering(t *testing.T) {
 func TestResolutionBounds(t *testing.T) {
 	inst := OperationalInstanceName(testResolveCFID, testResolveNode)
 	fqdn := inst + "._matter._tcp.local."
-	res := newResolution(inst, TypeOperational)
+	res := mustResolution(t, inst, TypeOperational)
 	m := new(dns.Msg)
 	m.Response = true
 	m.Answer = append(m.Answer, &dns.SRV{Hdr: hdr(fqdn, dns.TypeSRV, 120), Port: 5540, Target: "h0.local."})
@@ -197,6 +206,52 @@ func TestResolutionBounds(t *testing.T) {
 	}
 	if len(res.txt) > maxResolveTXT || size > maxResolveTXTSize {
 		t.Fatalf("%d TXT strings, %d bytes", len(res.txt), size)
+	}
+
+	// A responder that changes its SRV target with every message, each
+	// time with the new target's address, cannot grow the hosts past the
+	// bound; the latest target's address is kept.
+	for h := range 3 * maxResolveHosts {
+		target := fmt.Sprintf("t%d.local.", h)
+		m := new(dns.Msg)
+		m.Response = true
+		m.Answer = []dns.RR{&dns.SRV{Hdr: hdr(fqdn, dns.TypeSRV, 120), Port: 5540, Target: target}}
+		m.Extra = []dns.RR{&dns.A{Hdr: hdr(target, dns.TypeA, 120), A: net.IPv4(10, 1, 0, byte(h))}}
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.add(b, "eth0")
+		if len(res.addrs) > maxResolveHosts || len(res.hostsIn) != len(res.addrs) {
+			t.Fatalf("after SRV target %d: %d hosts (%d in order)", h, len(res.addrs), len(res.hostsIn))
+		}
+		if r, err := res.result(); err != nil || r.Host != target || len(r.Addrs) != 1 || r.Addrs[0] != netip.AddrFrom4([4]byte{10, 1, 0, byte(h)}) {
+			t.Fatalf("after SRV target %d: %+v, %v", h, r, err)
+		}
+	}
+}
+
+// TestResolutionTXTRaw: TXT strings come back as the bytes the responder
+// sent, not in miekg/dns' presentation form with its escapes.
+func TestResolutionTXTRaw(t *testing.T) {
+	inst := OperationalInstanceName(testResolveCFID, testResolveNode)
+	fqdn := inst + "._matter._tcp.local."
+	raw := []string{"SII=5000", `X=a "b" \c;d`, "Y=\xff\x00"}
+	txt, err := txtRR(fqdn, 4500, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := new(dns.Msg)
+	m.Response = true
+	m.Answer = []dns.RR{txt}
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := mustResolution(t, inst, TypeOperational)
+	res.add(b, "eth0")
+	if !res.hasTXT || !slices.Equal(res.txt, raw) {
+		t.Fatalf("TXT %q, want %q", res.txt, raw)
 	}
 }
 

@@ -17,7 +17,11 @@ func FuzzDecodeRecords(f *testing.F) {
 	root, _ := x509.ParseCertificate(rootDER)
 	clientKey := mustKey(f)
 	leaf := newCert(f, rootKey, root, certOpts{pub: &clientKey.PublicKey})
-	f.Add(encodeRoots([]rootEntry{{id: 3, der: rootDER}}))
+	roots, err := encodeRoots([]rootEntry{{id: 3, der: rootDER}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(roots)
 	for _, l := range [][]clientEntry{
 		{{id: 1, key: clientKey}},
 		{{id: 2, key: clientKey, cert: leaf, chain: [][]byte{rootDER}}},
@@ -33,7 +37,11 @@ func FuzzDecodeRecords(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if l, err := decodeRoots(b); err == nil {
-			again, err := decodeRoots(encodeRoots(l))
+			enc, err := encodeRoots(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := decodeRoots(enc)
 			if err != nil || len(again) != len(l) {
 				t.Fatalf("roots round trip: %v", err)
 			}

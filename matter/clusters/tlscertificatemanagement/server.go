@@ -116,6 +116,28 @@ type clientEntry struct {
 	fp    [sha256.Size]byte // of cert, when cert is set
 }
 
+func (e rootEntry) entryID() uint16   { return e.id }
+func (e clientEntry) entryID() uint16 { return e.id }
+
+// entry is what root and client entries share: an ID (CAID, CCDID) unique
+// on the node.
+type entry interface{ entryID() uint16 }
+
+// indexOf returns the index of the entry with ID id in l, or -1.
+func indexOf[E entry](l []E, id uint16) int {
+	return slices.IndexFunc(l, func(e E) bool { return e.entryID() == id })
+}
+
+// idUsed reports whether a fabric's list in m holds ID id.
+func idUsed[E entry](m map[uint8][]E, id uint16) bool {
+	for _, l := range m {
+		if indexOf(l, id) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Server is the TLS Certificate Management cluster (Core §14.4) on the
 // root endpoint: per-fabric TLS root certificates (TLSRCACs) and client
 // certificates with node-generated P-256 key pairs, for the clusters that
@@ -424,7 +446,7 @@ func (s *Server) provisionRoot(fi uint8, in *ProvisionRootCertificateRequest) (u
 	next := slices.Clone(cur)
 	e := rootEntry{der: in.Certificate, fp: fp}
 	if id, ok := in.CAID.Get(); ok {
-		i := slices.IndexFunc(next, func(e rootEntry) bool { return e.id == id })
+		i := indexOf(next, id)
 		if i < 0 {
 			s.mu.Unlock()
 			return 0, dm.Errorf(dm.StatusNotFound, "tlscert: provision root: no CAID %d", id)
@@ -436,7 +458,7 @@ func (s *Server) provisionRoot(fi uint8, in *ProvisionRootCertificateRequest) (u
 			s.mu.Unlock()
 			return 0, dm.Errorf(dm.StatusResourceExhausted, "tlscert: provision root: %d root certificates", len(cur))
 		}
-		id, err := s.allocLocked(&s.nextCAID, s.caidUsedLocked)
+		id, err := s.allocLocked(&s.nextCAID, func(id uint16) bool { return idUsed(s.roots, id) })
 		if err != nil {
 			s.mu.Unlock()
 			return 0, err
@@ -492,7 +514,7 @@ func (s *Server) lookupRoot(fi uint8, fp []byte) (uint16, error) {
 func (s *Server) removeRoot(fi uint8, id uint16) error {
 	s.mu.Lock()
 	cur := s.roots[fi]
-	i := slices.IndexFunc(cur, func(e rootEntry) bool { return e.id == id })
+	i := indexOf(cur, id)
 	if i < 0 {
 		s.mu.Unlock()
 		return serve.Status(dm.StatusNotFound)
@@ -519,7 +541,7 @@ func (s *Server) clientCSR(fi uint8, in *ClientCSRRequest) (*ClientCSRResponse, 
 	var e clientEntry
 	created := false
 	if id, ok := in.CCDID.Get(); ok {
-		i := slices.IndexFunc(cur, func(e clientEntry) bool { return e.id == id })
+		i := indexOf(cur, id)
 		if i < 0 {
 			s.mu.Unlock()
 			return nil, dm.Errorf(dm.StatusNotFound, "tlscert: client CSR: no CCDID %d", id)
@@ -542,7 +564,7 @@ func (s *Server) clientCSR(fi uint8, in *ClientCSRRequest) (*ClientCSRResponse, 
 			s.mu.Unlock()
 			return nil, dm.Errorf(dm.StatusDynamicConstraintError, "tlscert: client CSR: key collision")
 		}
-		id, err := s.allocLocked(&s.nextCCDID, s.ccdidUsedLocked)
+		id, err := s.allocLocked(&s.nextCCDID, func(id uint16) bool { return idUsed(s.clients, id) })
 		if err != nil {
 			s.mu.Unlock()
 			return nil, err
@@ -585,7 +607,7 @@ func (s *Server) provisionClient(fi uint8, in *ProvisionClientCertificateRequest
 		s.mu.Unlock()
 		return dm.Errorf(dm.StatusAlreadyExists, "tlscert: provision client: certificate already provisioned")
 	}
-	i := slices.IndexFunc(cur, func(e clientEntry) bool { return e.id == in.CCDID })
+	i := indexOf(cur, in.CCDID)
 	if i < 0 {
 		s.mu.Unlock()
 		return dm.Errorf(dm.StatusNotFound, "tlscert: provision client: no CCDID %d", in.CCDID)
@@ -654,7 +676,7 @@ func (s *Server) lookupClient(fi uint8, fp []byte) (uint16, error) {
 func (s *Server) removeClient(fi uint8, id uint16) error {
 	s.mu.Lock()
 	cur := s.clients[fi]
-	i := slices.IndexFunc(cur, func(e clientEntry) bool { return e.id == id })
+	i := indexOf(cur, id)
 	if i < 0 {
 		s.mu.Unlock()
 		return serve.Status(dm.StatusNotFound)
@@ -682,10 +704,10 @@ func (s *Server) removeClient(fi uint8, id uint16) error {
 func (s *Server) Hold(fabricIndex uint8, caid uint16, ccdid field.Nullable[uint16], f func(root, client bool) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	root := slices.ContainsFunc(s.roots[fabricIndex], func(e rootEntry) bool { return e.id == caid })
+	root := indexOf(s.roots[fabricIndex], caid) >= 0
 	client := true
 	if id, ok := ccdid.Get(); ok {
-		client = slices.ContainsFunc(s.clients[fabricIndex], func(e clientEntry) bool { return e.id == id })
+		client = indexOf(s.clients[fabricIndex], id) >= 0
 	}
 	return f(root, client)
 }
@@ -786,24 +808,6 @@ func nextID(id uint16) uint16 {
 	return id + 1
 }
 
-func (s *Server) caidUsedLocked(id uint16) bool {
-	for _, l := range s.roots {
-		if slices.ContainsFunc(l, func(e rootEntry) bool { return e.id == id }) {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Server) ccdidUsedLocked(id uint16) bool {
-	for _, l := range s.clients {
-		if slices.ContainsFunc(l, func(e clientEntry) bool { return e.id == id }) {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *Server) keyUsedLocked(pub *ecdsa.PublicKey) bool {
 	for _, l := range s.clients {
 		if slices.ContainsFunc(l, func(e clientEntry) bool { return e.key.PublicKey.Equal(pub) }) {
@@ -816,37 +820,32 @@ func (s *Server) keyUsedLocked(pub *ecdsa.PublicKey) bool {
 // storeRootsLocked stores a fabric's roots and puts them in force; a
 // record over maxRecordSize is RESOURCE_EXHAUSTED. The caller holds mu.
 func (s *Server) storeRootsLocked(fi uint8, l []rootEntry) error {
-	var b []byte
-	if len(l) > 0 {
-		b = encodeRoots(l)
-	}
-	if err := s.put(rootKey(fi), b); err != nil {
-		return err
-	}
-	if len(l) == 0 {
-		delete(s.roots, fi)
-	} else {
-		s.roots[fi] = l
-	}
-	return nil
+	return storeLocked(s, s.roots, rootKey(fi), fi, l, encodeRoots)
 }
 
 // storeClientsLocked is storeRootsLocked for client certificates.
 func (s *Server) storeClientsLocked(fi uint8, l []clientEntry) error {
+	return storeLocked(s, s.clients, clientKey(fi), fi, l, encodeClients)
+}
+
+// storeLocked stores list l of fabric fi under key, encoded by encode
+// (the key is deleted for an empty list), and then puts it in force in m.
+// The caller holds mu.
+func storeLocked[E entry](s *Server, m map[uint8][]E, key string, fi uint8, l []E, encode func([]E) ([]byte, error)) error {
 	var b []byte
 	if len(l) > 0 {
 		var err error
-		if b, err = encodeClients(l); err != nil {
+		if b, err = encode(l); err != nil {
 			return &dm.StatusError{Status: dm.StatusFailure, Err: err}
 		}
 	}
-	if err := s.put(clientKey(fi), b); err != nil {
+	if err := s.put(key, b); err != nil {
 		return err
 	}
 	if len(l) == 0 {
-		delete(s.clients, fi)
+		delete(m, fi)
 	} else {
-		s.clients[fi] = l
+		m[fi] = l
 	}
 	return nil
 }
@@ -900,7 +899,7 @@ func (s *Server) load() error {
 	}{
 		{rootPrefix, func(fi uint8, b []byte) error {
 			l, err := decodeRoots(b)
-			if err == nil && slices.ContainsFunc(l, func(e rootEntry) bool { return s.caidUsedLocked(e.id) }) {
+			if err == nil && slices.ContainsFunc(l, func(e rootEntry) bool { return idUsed(s.roots, e.id) }) {
 				err = errors.New("CAID held by another fabric")
 			}
 			if err == nil {
@@ -910,7 +909,7 @@ func (s *Server) load() error {
 		}},
 		{clientPrefix, func(fi uint8, b []byte) error {
 			l, err := decodeClients(b)
-			if err == nil && slices.ContainsFunc(l, func(e clientEntry) bool { return s.ccdidUsedLocked(e.id) }) {
+			if err == nil && slices.ContainsFunc(l, func(e clientEntry) bool { return idUsed(s.clients, e.id) }) {
 				err = errors.New("CCDID held by another fabric")
 			}
 			if err == nil {
@@ -951,7 +950,7 @@ func (s *Server) load() error {
 // The fabric index is the key's; fingerprints are recomputed on load.
 const recordVersion = 1
 
-func encodeRoots(l []rootEntry) []byte {
+func encodeRoots(l []rootEntry) ([]byte, error) {
 	var w tlv.Writer
 	w.StartStructure(tlv.AnonymousTag())
 	w.PutUint(tlv.ContextTag(0), recordVersion)
@@ -962,8 +961,8 @@ func encodeRoots(l []rootEntry) []byte {
 	}
 	w.EndContainer()
 	w.EndContainer()
-	b, _ := w.Bytes() // a well-formed structure; the writer cannot fail
-	return bytes.Clone(b)
+	b, err := w.Bytes()
+	return bytes.Clone(b), err
 }
 
 func encodeClients(l []clientEntry) ([]byte, error) {
