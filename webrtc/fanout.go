@@ -194,10 +194,9 @@ var (
 type stream struct {
 	kind  string                  // "video" or "audio", for logs
 	codec pion.RTPCodecCapability // what we put in our own offers
-	b     *broadcast
-	// requestKey asks the encoder for a key frame (PLI/FIR, a joining
-	// session); nil for audio.
-	requestKey func()
+	// b fans the frames out; its requestKey asks the encoder for a key
+	// frame (PLI/FIR, a joining session).
+	b *broadcast
 
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when the pump has returned
@@ -222,8 +221,7 @@ func newVideoStream(cfg Config, log *slog.Logger, src capture.VideoSource) (*str
 			SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + vf.ProfileLevelID,
 			RTCPFeedback: videoFeedback,
 		},
-		b:          newBroadcast(cfg.VideoQueue, src.RequestKeyFrame),
-		requestKey: src.RequestKeyFrame,
+		b: newBroadcast(cfg.VideoQueue, src.RequestKeyFrame),
 	}
 	st.start(log, func(ctx context.Context) (*unit, error) {
 		au, err := src.ReadAccessUnit(ctx)

@@ -85,25 +85,9 @@ func accepts(md *sdp.MediaDescription, ours pion.RTPCodecCapability) bool {
 	if ours.MimeType == "" {
 		return false
 	}
-	_, sub, _ := strings.Cut(ours.MimeType, "/")
-	fmtps := map[string]string{}
-	names := map[string]string{}
-	for _, a := range md.Attributes {
-		pt, rest, _ := strings.Cut(a.Value, " ")
-		switch a.Key {
-		case "rtpmap":
-			name, _, _ := strings.Cut(rest, "/")
-			names[pt] = name
-		case "fmtp":
-			fmtps[pt] = rest
-		}
-	}
-	for _, pt := range md.MediaName.Formats {
-		if !strings.EqualFold(names[pt], sub) {
-			continue
-		}
-		theirs := pion.RTPCodecCapability{MimeType: ours.MimeType, SDPFmtpLine: fmtps[pt]}
-		if codecMatches(ours, theirs) {
+	kind, _, _ := strings.Cut(ours.MimeType, "/")
+	for _, f := range sectionFormats(md) {
+		if codecMatches(ours, pion.RTPCodecCapability{MimeType: kind + "/" + f.name, SDPFmtpLine: f.fmtp}) {
 			return true
 		}
 	}

@@ -250,9 +250,8 @@ func (p *Provider) Open(mp wtp.MediaParams) (wtp.MediaSession, error) {
 	if vst != nil {
 		profile := vst.profile()
 		sess.videoMatch = func(c pion.RTPCodecCapability) bool {
-			return strings.EqualFold(c.MimeType, pion.MimeTypeH264) &&
-				fmtpParam(c.SDPFmtpLine, "packetization-mode") == "1" &&
-				h264Satisfies(profile, fmtpParam(c.SDPFmtpLine, "profile-level-id"))
+			_, name, _ := strings.Cut(c.MimeType, "/")
+			return format{name: name, rate: c.ClockRate, fmtp: c.SDPFmtpLine}.h264For(profile)
 		}
 	}
 	ms.s = sess
@@ -442,16 +441,7 @@ func (m *mediaSession) CreateOffer(ctx context.Context) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("webrtc: provider: create offer: %w", err)
 	}
-	offer, err := m.s.offer(func() (*pion.API, error) {
-		var video, audio []pion.RTPCodecParameters
-		if m.s.video != nil {
-			video = append(video, pion.RTPCodecParameters{RTPCodecCapability: m.s.video.codec, PayloadType: ptH264})
-		}
-		if m.s.audio != nil {
-			audio = append(audio, pion.RTPCodecParameters{RTPCodecCapability: m.s.audio.codec, PayloadType: ptOpus})
-		}
-		return newAPI(m.p.cfg, video, audio)
-	})
+	offer, err := m.s.offer(func() (*pion.API, error) { return ownAPI(m.p.cfg, m.s.video, m.s.audio) })
 	if err != nil {
 		return "", fmt.Errorf("webrtc: provider: create offer: %w", err)
 	}
@@ -472,17 +462,14 @@ func (m *mediaSession) AcceptOffer(ctx context.Context, offer string) (string, e
 	if err != nil {
 		return "", fmt.Errorf("webrtc: provider: accept offer: %w: %w", wtp.ErrInvalidSDP, err)
 	}
-	var profiles []string
-	if m.s.video != nil {
-		profiles = []string{m.s.video.profile()}
-	}
-	if err := checkSendable(d, m.s.video != nil, m.s.audio != nil, profiles); err != nil {
+	if err := m.sendable(d); err != nil {
 		return "", fmt.Errorf("webrtc: provider: accept offer: %w: %w", wtp.ErrUnsupportedMedia, err)
 	}
 	answer, err := m.s.answer(func() (*pion.API, error) {
 		var video, audio []pion.RTPCodecParameters
 		if m.s.video != nil {
-			for _, f := range sendFormats(d, "video", func(f format) bool { return f.h264For(profiles[0]) }) {
+			profile := m.s.video.profile()
+			for _, f := range sendFormats(d, "video", func(f format) bool { return f.h264For(profile) }) {
 				video = append(video, pion.RTPCodecParameters{PayloadType: pion.PayloadType(f.pt), RTPCodecCapability: pion.RTPCodecCapability{
 					MimeType: pion.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: f.fmtp, RTCPFeedback: videoFeedback,
 				}})
@@ -506,6 +493,16 @@ func (m *mediaSession) AcceptOffer(ctx context.Context, offer string) (string, e
 	return answer, nil
 }
 
+// sendable checks that a remote offer or answer lets the session send its
+// own streams (checkSendable with its video stream's profile).
+func (m *mediaSession) sendable(d *sdp.SessionDescription) error {
+	var profiles []string
+	if m.s.video != nil {
+		profiles = []string{m.s.video.profile()}
+	}
+	return checkSendable(d, m.s.video != nil, m.s.audio != nil, profiles)
+}
+
 // AcceptAnswer applies the controller's answer to our offer
 // (ProvideAnswer). The same answer twice is accepted (a retried command);
 // an answer with no offer pending is an error.
@@ -517,11 +514,7 @@ func (m *mediaSession) AcceptAnswer(ctx context.Context, answer string) error {
 	if err != nil {
 		return fmt.Errorf("webrtc: provider: accept answer: %w: %w", wtp.ErrInvalidSDP, err)
 	}
-	var profiles []string
-	if m.s.video != nil {
-		profiles = []string{m.s.video.profile()}
-	}
-	if err := checkSendable(d, m.s.video != nil, m.s.audio != nil, profiles); err != nil {
+	if err := m.sendable(d); err != nil {
 		return fmt.Errorf("webrtc: provider: accept answer: %w: %w", wtp.ErrUnsupportedMedia, err)
 	}
 	switch err := m.s.acceptAnswer(answer); {

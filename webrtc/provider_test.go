@@ -820,7 +820,7 @@ func TestProviderSharedEncoder(t *testing.T) {
 		v.waitMedia(t, 10, 0, 10*time.Second)
 	}
 	r0 := f.video.reads.Load()
-	time.Sleep(time.Second)
+	time.Sleep(2 * time.Second)
 	reads := f.video.reads.Load() - r0
 	for _, v := range viewers {
 		v.checkSourceBytes(t, f.video)
@@ -828,10 +828,12 @@ func TestProviderSharedEncoder(t *testing.T) {
 	if m := f.video.maxInflight.Load(); m != 1 {
 		t.Fatalf("%d concurrent ReadAccessUnit calls, want one reader", m)
 	}
-	// 30 fps: one reader reads ~30 access units a second, however many
-	// sessions watch.
-	if reads < 15 || reads > 45 {
-		t.Fatalf("%d reads in one second with two sessions, want ~30", reads)
+	// 30 fps: one reader reads ~60 access units in two seconds, however
+	// many sessions watch; a reader per session would read ~120. The lower
+	// bound only says the stream moves: a loaded machine (the race
+	// detector on two cores) has been seen to fall well behind.
+	if reads < 10 || reads > 90 {
+		t.Fatalf("%d reads in two seconds with two sessions, want ~60", reads)
 	}
 	if n := f.video.keyRequests.Load(); n != 2 {
 		t.Fatalf("%d key-frame requests, want one per joining session (2)", n)
@@ -888,6 +890,9 @@ func TestProviderRemoveStream(t *testing.T) {
 // IceTimeout, whether it got an offer or nothing at all.
 func TestProviderSetupTimeout(t *testing.T) {
 	f := newFixture(t, Config{SetupTimeout: 300 * time.Millisecond})
+	// Made before Open: building a viewer can take longer than the setup
+	// timeout on a loaded machine.
+	offer := offerSDP(t, []string{"packetization-mode=1;profile-level-id=42e01f"}, true)
 	ev := newEvents(t)
 	ms, err := f.p.Open(ev.params(1, []uint16{1}, nil))
 	if err != nil {
@@ -895,7 +900,7 @@ func TestProviderSetupTimeout(t *testing.T) {
 	}
 	defer ms.Close()
 	// The viewer never gets the answer, so ICE cannot complete.
-	if _, err := ms.AcceptOffer(t.Context(), offerSDP(t, []string{"packetization-mode=1;profile-level-id=42e01f"}, true)); err != nil {
+	if _, err := ms.AcceptOffer(t.Context(), offer); err != nil {
 		t.Fatal(err)
 	}
 	idle := newEvents(t)
@@ -909,7 +914,7 @@ func TestProviderSetupTimeout(t *testing.T) {
 	if n := f.p.Len(); n != 0 {
 		t.Fatalf("%d sessions left", n)
 	}
-	if _, err := ms.AcceptOffer(t.Context(), offerSDP(t, []string{"packetization-mode=1;profile-level-id=42e01f"}, true)); !errors.Is(err, ErrSessionClosed) {
+	if _, err := ms.AcceptOffer(t.Context(), offer); !errors.Is(err, ErrSessionClosed) {
 		t.Fatalf("AcceptOffer on an ended session: %v", err)
 	}
 }

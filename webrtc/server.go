@@ -105,9 +105,22 @@ func (c *core) shutdown(reason error) {
 	}
 }
 
-// newAPI builds a pion API that can send the given codecs: the Server
-// builds one for its source, the provider one per session from what the
-// peer offered.
+// ownAPI builds a pion API that sends video and audio (either may be nil)
+// in our own formats and payload types: the Server's, shared by its
+// sessions, and a provider session's when it makes the offer.
+func ownAPI(cfg Config, video, audio *stream) (*pion.API, error) {
+	var vc, ac []pion.RTPCodecParameters
+	if video != nil {
+		vc = append(vc, pion.RTPCodecParameters{RTPCodecCapability: video.codec, PayloadType: ptH264})
+	}
+	if audio != nil {
+		ac = append(ac, pion.RTPCodecParameters{RTPCodecCapability: audio.codec, PayloadType: ptOpus})
+	}
+	return newAPI(cfg, vc, ac)
+}
+
+// newAPI builds a pion API that can send the given codecs: ownAPI's, or a
+// provider session's taken from what the peer offered.
 func newAPI(cfg Config, video, audio []pion.RTPCodecParameters) (*pion.API, error) {
 	m := &pion.MediaEngine{}
 	for _, c := range video {
@@ -169,16 +182,13 @@ func NewServer(cfg Config, video capture.VideoSource, audio capture.AudioSource)
 	if s.video, err = newVideoStream(cfg, s.log, video); err != nil {
 		return nil, err
 	}
-	vc := []pion.RTPCodecParameters{{RTPCodecCapability: s.video.codec, PayloadType: ptH264}}
-	var ac []pion.RTPCodecParameters
 	if audio != nil {
 		if s.audio, err = newAudioStream(cfg, s.log, audio); err != nil {
 			s.video.stop()
 			return nil, err
 		}
-		ac = append(ac, pion.RTPCodecParameters{RTPCodecCapability: s.audio.codec, PayloadType: ptOpus})
 	}
-	if s.api, err = newAPI(cfg, vc, ac); err != nil {
+	if s.api, err = ownAPI(cfg, s.video, s.audio); err != nil {
 		s.video.stop()
 		if s.audio != nil {
 			s.audio.stop()

@@ -86,7 +86,6 @@ type Session struct {
 	remoteCandidates atomic.Int32
 	connectedAt      atomic.Int64 // unix nanoseconds of the first connect
 	framesSent       atomic.Uint64
-	mediaSent        atomic.Bool
 }
 
 // candidateMid is the media stream identification of our candidates: with
@@ -542,7 +541,7 @@ func (s *Session) startMedia() {
 
 func (s *Session) spawnWriter(w *writer) {
 	var r [6]byte
-	_, _ = rand.Read(r[:])
+	_, _ = rand.Read(r[:]) // crypto/rand.Read never fails (Go 1.24+)
 	// RFC 3550 §5.1: random initial sequence number and timestamp.
 	w.seq = binary.BigEndian.Uint16(r[:2])
 	w.tsOffset = binary.BigEndian.Uint32(r[2:])
@@ -557,13 +556,12 @@ func (s *Session) spawnWriter(w *writer) {
 	}()
 }
 
-// firstMedia runs on a writer goroutine after a frame went to SRTP.
+// firstMedia runs once, on the writer goroutine that handed the session's
+// first frame to SRTP.
 func (s *Session) firstMedia() {
-	if s.mediaSent.CompareAndSwap(false, true) {
-		s.log.Debug("first media sent")
-		if s.onMedia != nil {
-			s.onMedia()
-		}
+	s.log.Debug("first media sent")
+	if s.onMedia != nil {
+		s.onMedia()
 	}
 }
 
@@ -578,7 +576,7 @@ func (s *Session) readRTCP(snd *pion.RTPSender) {
 			switch p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				if s.video != nil {
-					s.video.requestKey()
+					s.video.b.requestKey()
 				}
 			}
 		}

@@ -120,10 +120,10 @@ type writer struct {
 	tsOffset  uint32
 	failed    atomic.Uint64 // frames that failed to send, for the session log
 	// frames counts frames sent by all the session's writers (its media
-	// timeout watches it); onFirst is called after the first one.
+	// timeout watches it); onFirst is called by the writer that sends the
+	// session's first one.
 	frames  *atomic.Uint64
 	onFirst func()
-	sent    bool
 }
 
 // run sends frames until ctx is done or writing fails for good.
@@ -191,14 +191,8 @@ func (w *writer) run(ctx context.Context) {
 			w.failed.Add(1)
 			continue
 		}
-		if w.frames != nil {
-			w.frames.Add(1)
-		}
-		if !w.sent {
-			w.sent = true
-			if w.onFirst != nil {
-				w.onFirst()
-			}
+		if w.frames.Add(1) == 1 {
+			w.onFirst()
 		}
 	}
 }

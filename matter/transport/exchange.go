@@ -53,7 +53,7 @@ type ManagerConfig struct {
 	InboxLen int
 	// MaxSessions bounds the per-session bookkeeping (peer activity) kept
 	// for sessions with no open exchange; zero means 256. It is raised to
-	// MaxExchanges+1 if lower.
+	// MaxExchanges+MaxBacklog+1 if lower.
 	MaxSessions int
 
 	// Rand draws the initial exchange ID and the MRP jitter. Nil means a
@@ -188,7 +188,6 @@ type sessState struct {
 	initiated int       // open exchanges this node initiated
 	running   int       // peer-initiated exchanges whose handler runs
 	queued    int       // peer-initiated exchanges in the backlog
-	closing   bool      // CloseSession in progress: start nothing more
 }
 
 // idle reports whether the session has no exchange at all.
@@ -341,15 +340,15 @@ func (m *Manager) NewExchange(s Session, protocol message.ProtocolID) (*Exchange
 func (m *Manager) CloseSession(s Session) {
 	var outs []outMsg
 	m.mu.Lock()
-	if ss := m.sessions[s]; ss != nil {
-		ss.closing = true // a closing exchange must not start a queued one
-	}
+	// Forgotten first: the room each closing exchange leaves must not
+	// start one of this session's queued exchanges (startQueuedLocked
+	// skips exchanges of unknown sessions).
+	delete(m.sessions, s)
 	for k, e := range m.exchanges {
 		if k.s == s {
 			outs = e.closeLocked(fmt.Errorf("transport: session closed: %w", ErrClosed), false, outs)
 		}
 	}
-	delete(m.sessions, s)
 	for i, k := range m.undeliveredRing {
 		if k.s == s {
 			delete(m.undelivered, k)
@@ -432,7 +431,6 @@ func (m *Manager) newExchangeLocked(s Session, ss *sessState, id uint16, initiat
 // goroutine; the exchange closes when h returns.
 func (m *Manager) startLocked(ss *sessState, e *Exchange, h HandlerFunc, first Message) {
 	ss.running++
-	e.running = true
 	m.wg.Add(1) // m.closed is false: Close has not begun its Wait
 	go func() {
 		defer m.wg.Done()
@@ -451,7 +449,7 @@ func (m *Manager) startQueuedLocked() {
 	for i := 0; i < len(m.backlog); {
 		e := m.backlog[i]
 		ss := m.sessions[e.s]
-		if ss == nil || ss.closing || blocked[e.s] {
+		if ss == nil || blocked[e.s] {
 			i++
 			continue
 		}
@@ -463,10 +461,10 @@ func (m *Manager) startQueuedLocked() {
 			i++
 			continue
 		}
-		m.backlog = append(m.backlog[:i], m.backlog[i+1:]...)
+		m.backlog = slices.Delete(m.backlog, i, i+1)
 		ss.queued--
 		h, first := e.handler, e.first
-		e.handler, e.first = nil, Message{}
+		e.queued, e.handler, e.first = false, nil, Message{}
 		m.startLocked(ss, e, h, first)
 	}
 }
@@ -653,7 +651,7 @@ func (m *Manager) dispatch(from PeerAddr, in *Inbound) {
 		m.startLocked(ss, e, h, messageOf(in))
 		return
 	}
-	if ss.queued < m.cfg.MaxBacklogPerSession && len(m.backlog) < m.cfg.MaxBacklog && !ss.closing {
+	if ss.queued < m.cfg.MaxBacklogPerSession && len(m.backlog) < m.cfg.MaxBacklog {
 		// Accepted: the exchange exists (later messages of it reach its
 		// inbox, MRP acknowledges as usual) and its handler starts when
 		// an exchange closes.
@@ -781,7 +779,6 @@ type Exchange struct {
 	// Guarded by m.mu.
 	closed     bool
 	closeErr   error
-	running    bool        // peer-initiated, its handler started
 	queued     bool        // peer-initiated, waiting in the backlog
 	handler    HandlerFunc // what to run once a queued exchange starts
 	first      Message     // the message it starts with
@@ -1048,7 +1045,7 @@ func (e *Exchange) closeLocked(err error, flush bool, outs []outMsg) []outMsg {
 		case ss == nil:
 		case e.initiator:
 			ss.initiated--
-		case e.running:
+		default: // peer-initiated and started
 			ss.running--
 		}
 		// The room this exchange leaves may let a queued one start.

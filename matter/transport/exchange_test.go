@@ -695,6 +695,57 @@ func TestBacklogClosedSession(t *testing.T) {
 	})
 }
 
+// TestBacklogRunCounted: an exchange that waited in the backlog counts as
+// running once it starts, and when it ends the session's counts are back
+// to zero, so later requests start at once instead of queueing behind a
+// slot that was never given back.
+func TestBacklogRunCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		limits := ManagerConfig{MaxExchangesPerSession: 1}
+		_, a, b := newPair(t, pairConfig{managerB: &limits})
+		release := make(chan struct{}, 2)
+		b.m.Handle(protoEcho, func(ctx context.Context, e *Exchange, first Message) {
+			<-release
+			e.Send(ctx, first.Opcode+1, first.Payload)
+		})
+		var wg sync.WaitGroup
+		for range 2 {
+			e, err := a.m.NewExchange(a.s, protoEcho)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			wg.Go(func() {
+				if err := e.Send(t.Context(), 1, nil); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := e.Receive(t.Context()); err != nil {
+					t.Error(err)
+				}
+			})
+			time.Sleep(time.Millisecond) // arrive in order
+		}
+		time.Sleep(100 * time.Millisecond)
+		if st := b.m.Stats(); st.Queued != 1 {
+			t.Fatalf("B stats %+v: want the second request queued", st)
+		}
+		release <- struct{}{}
+		release <- struct{}{}
+		wg.Wait()
+		time.Sleep(time.Second) // the responses' acknowledgements end the handlers
+		synctest.Wait()
+		b.m.mu.Lock()
+		ss := *b.m.sessions[b.s]
+		backlog := len(b.m.backlog)
+		b.m.mu.Unlock()
+		if ss.initiated != 0 || ss.running != 0 || ss.queued != 0 || backlog != 0 {
+			t.Fatalf("after both handlers ended: initiated %d running %d queued %d, backlog %d; want all 0",
+				ss.initiated, ss.running, ss.queued, backlog)
+		}
+	})
+}
+
 func TestUnsolicitedRouting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		_, a, b := newPair(t, pairConfig{})
