@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/mattercam/mattercam/capture/testsrc"
 	avsm "github.com/mattercam/mattercam/matter/clusters/cameraavstreammanagement"
 	"github.com/mattercam/mattercam/matter/clusters/globals"
+	"github.com/mattercam/mattercam/matter/clusters/webrtctransportprovider"
 	"github.com/mattercam/mattercam/matter/device"
 	"github.com/mattercam/mattercam/webrtc"
 )
@@ -101,7 +103,7 @@ func (e *encoders) OpenVideo(s avsm.VideoStream) error {
 		return fmt.Errorf("camera: video stream %d: %w", s.VideoStreamID, err)
 	}
 	if err := e.provider.AddVideoStream(s.VideoStreamID, src); err != nil {
-		src.Close()
+		e.closeSource("video", s.VideoStreamID, src)
 		return err
 	}
 	e.mu.Lock()
@@ -119,8 +121,7 @@ func (e *encoders) CloseVideo(id uint16) {
 	delete(e.video, id)
 	e.mu.Unlock()
 	if src != nil {
-		src.Close()
-		e.log.Info("video encoder closed", "stream", id)
+		e.closeSource("video", id, src)
 	}
 }
 
@@ -133,7 +134,7 @@ func (e *encoders) OpenAudio(s avsm.AudioStream) error {
 		return fmt.Errorf("camera: audio stream %d: %w", s.AudioStreamID, err)
 	}
 	if err := e.provider.AddAudioStream(s.AudioStreamID, src); err != nil {
-		src.Close()
+		e.closeSource("audio", s.AudioStreamID, src)
 		return err
 	}
 	e.mu.Lock()
@@ -150,9 +151,18 @@ func (e *encoders) CloseAudio(id uint16) {
 	delete(e.audio, id)
 	e.mu.Unlock()
 	if src != nil {
-		src.Close()
-		e.log.Info("audio encoder closed", "stream", id)
+		e.closeSource("audio", id, src)
 	}
+}
+
+// closeSource closes the source ("encoder") of a stream, logging a
+// failure: there is nobody else to tell.
+func (e *encoders) closeSource(kind string, id uint16, src io.Closer) {
+	if err := src.Close(); err != nil {
+		e.log.Warn(kind+" encoder did not close cleanly", "stream", id, "err", err)
+		return
+	}
+	e.log.Info(kind+" encoder closed", "stream", id)
 }
 
 func (e *encoders) Snapshot(ctx context.Context, s avsm.SnapshotStream, want avsm.VideoResolution) ([]byte, avsm.VideoResolution, error) {
@@ -175,11 +185,11 @@ func (e *encoders) Close() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for id, src := range e.video {
-		src.Close()
+		e.closeSource("video", id, src)
 		delete(e.video, id)
 	}
 	for id, src := range e.audio {
-		src.Close()
+		e.closeSource("audio", id, src)
 		delete(e.audio, id)
 	}
 }
@@ -187,6 +197,7 @@ func (e *encoders) Close() {
 // cameraMedia is the media side of the camera clusters: the WebRTC
 // provider and the encoders of the allocated streams.
 type cameraMedia struct {
+	log      *slog.Logger
 	provider *webrtc.Provider
 	encoders *encoders
 	config   *device.CameraConfig
@@ -202,7 +213,12 @@ func startCameraMedia(o options, log *slog.Logger, video capture.VideoSource, au
 	if err != nil {
 		return nil, err
 	}
-	p, err := webrtc.NewProvider(webrtc.Config{MTU: o.mtu, Logger: log})
+	// The provider cluster is the authority on the session limit (never
+	// below MinSessions); the media side allows twice that, because
+	// sessions the cluster has ended may still be closing their peer
+	// connections when new ones open.
+	limit := max(o.maxSessions, webrtctransportprovider.MinSessions)
+	p, err := webrtc.NewProvider(webrtc.Config{MTU: o.mtu, MaxSessions: 2 * limit, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +228,7 @@ func startCameraMedia(o options, log *slog.Logger, video capture.VideoSource, au
 		func() (capture.AudioSource, error) { return testsrc.NewAudio() },
 		snap)
 	fps := uint16(math.Round(vf.FrameRate))
-	return &cameraMedia{provider: p, encoders: enc, config: &device.CameraConfig{
+	return &cameraMedia{log: log, provider: p, encoders: enc, config: &device.CameraConfig{
 		Capabilities: caps, Encoders: enc, Media: p, MaxSessions: o.maxSessions,
 		CurrentFrameRate: func() uint16 { return fps },
 	}}, nil
@@ -221,5 +237,7 @@ func startCameraMedia(o options, log *slog.Logger, video capture.VideoSource, au
 // close runs after the device has closed the camera clusters.
 func (c *cameraMedia) close() {
 	c.encoders.Close()
-	_ = c.provider.Close() // nothing left to report at exit
+	if err := c.provider.Close(); err != nil {
+		c.log.Warn("closing the WebRTC provider", "err", err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mattercam/mattercam/matter/clusters/field"
 	"github.com/mattercam/mattercam/matter/clusters/globals"
+	"github.com/mattercam/mattercam/matter/clusters/internal/serve"
 	"github.com/mattercam/mattercam/matter/dm"
 	"github.com/mattercam/mattercam/matter/storage"
 	"github.com/mattercam/mattercam/matter/tlv"
@@ -70,11 +71,7 @@ func encodeRecord(st *state) ([]byte, error) {
 		sn.EncodeTLV(&w, tlv.AnonymousTag())
 	}
 	w.EndContainer()
-	w.StartArray(tlv.ContextTag(recPriorities))
-	for _, u := range st.priorities {
-		w.PutUint(tlv.AnonymousTag(), uint64(u))
-	}
-	w.EndContainer()
+	serve.PutUintList(&w, tlv.ContextTag(recPriorities), st.priorities)
 	w.PutBool(tlv.ContextTag(recSoftRecording), st.softRecording)
 	w.PutBool(tlv.ContextTag(recSoftLivestream), st.softLivestream)
 	w.PutBool(tlv.ContextTag(recMicMuted), st.micMuted)
@@ -84,11 +81,11 @@ func encodeRecord(st *state) ([]byte, error) {
 	w.PutUint(tlv.ContextTag(recNextAudio), uint64(st.nextAudio))
 	w.PutUint(tlv.ContextTag(recNextSnapshot), uint64(st.nextSnap))
 	w.EndContainer()
-	b, err := w.Bytes()
+	b, err := w.Bytes() // w is ours alone: no copy needed
 	if err != nil {
 		return nil, fmt.Errorf("cameraavstreammanagement: encoding the record: %w", err)
 	}
-	return slices.Clone(b), nil
+	return b, nil
 }
 
 // decodeRecord decodes a stored record strictly: every field once, lists

@@ -144,18 +144,18 @@ func featureFields(watermark, osd bool) error {
 }
 
 // scanFields returns which context tags the fields structure at r has,
-// and a fresh reader on it for decoding. The Allocate commands answer a
+// leaving r on the structure for decoding. The Allocate commands answer a
 // WMARK/OSD field mismatch with INVALID_COMMAND before any constraint
 // error (spec digest §5.5), while the generated decoder stops at the
 // first value outside its constraint; so presence is looked at first.
-func scanFields(r *tlv.Reader) (field.Seen, *tlv.Reader, error) {
+func scanFields(r *tlv.Reader) (field.Seen, error) {
 	var tags field.Seen
 	if r == nil {
-		return tags, nil, nil
+		return tags, nil
 	}
-	raw, err := r.Raw()
+	raw, err := r.Raw() // does not move r
 	if err != nil {
-		return tags, nil, &dm.StatusError{Status: dm.StatusInvalidCommand, Err: err}
+		return tags, &dm.StatusError{Status: dm.StatusInvalidCommand, Err: err}
 	}
 	scan := tlv.NewReader(raw)
 	if scan.Next() == nil && scan.Type() == tlv.TypeStructure && scan.Enter() == nil {
@@ -165,11 +165,7 @@ func scanFields(r *tlv.Reader) (field.Seen, *tlv.Reader, error) {
 			}
 		}
 	}
-	fresh := tlv.NewReader(raw)
-	if err := fresh.Next(); err != nil {
-		return tags, nil, &dm.StatusError{Status: dm.StatusInvalidCommand, Err: err}
-	}
-	return tags, fresh, nil
+	return tags, nil
 }
 
 // checkVideo applies the checks of VideoStreamAllocate in the order of
@@ -427,7 +423,7 @@ func (c *Capabilities) narrowSnapshot(e, s *SnapshotStream) (SnapshotStream, boo
 
 // videoStreamAllocate is VideoStreamAllocate (spec digest §5.3, §5.5).
 func (s *Server) videoStreamAllocate(r *tlv.Reader) (uint16, error) {
-	tags, r, err := scanFields(r)
+	tags, err := scanFields(r)
 	if err != nil {
 		return 0, err
 	}
@@ -467,21 +463,48 @@ func (s *Server) videoStreamAllocate(r *tlv.Reader) (uint16, error) {
 		return 0, err
 	}
 	v.VideoStreamID = id
-	if err := s.cfg.Encoders.OpenVideo(v); err != nil {
-		return 0, &dm.StatusError{Status: dm.StatusResourceExhausted, Err: fmt.Errorf("cameraavstreammanagement: opening video encoder %d: %w", id, err)}
-	}
-	if _, err := s.update(func(st *state) bool {
+	if err := s.addStream(kindVideo, id, func() error { return s.cfg.Encoders.OpenVideo(v) }, func(st *state) {
 		st.video, st.nextVideo = append(st.video, v), following
-		return true
 	}); err != nil {
-		s.cfg.Encoders.CloseVideo(id)
 		return 0, err
 	}
 	s.log.Info("video stream allocated", "id", id, "usage", v.StreamUsage, "codec", v.VideoCodec,
 		"fps", [2]uint16{v.MinFrameRate, v.MaxFrameRate}, "min", v.MinResolution, "max", v.MaxResolution,
 		"bps", [2]uint32{v.MinBitRate, v.MaxBitRate})
-	s.Changed(AttrAllocatedVideoStreams)
 	return id, nil
+}
+
+// addStream puts a new stream in force: it opens its encoder with open
+// (nil for snapshot streams, which have none), stores the state add
+// makes, and reports the change. An encoder that does not open refuses
+// the allocation with RESOURCE_EXHAUSTED; a store that refuses the
+// record closes the encoder again. The caller holds opMu, not mu.
+func (s *Server) addStream(k kind, id uint16, open func() error, add func(*state)) error {
+	if open != nil {
+		if err := open(); err != nil {
+			return &dm.StatusError{Status: dm.StatusResourceExhausted, Err: fmt.Errorf("cameraavstreammanagement: opening %v encoder %d: %w", k, id, err)}
+		}
+	}
+	if _, err := s.update(func(st *state) bool {
+		add(st)
+		return true
+	}); err != nil {
+		s.closeEncoder(k, id)
+		return err
+	}
+	s.Changed(k.attr())
+	return nil
+}
+
+// closeEncoder stops the encoder of stream id of kind k; snapshot streams
+// have none.
+func (s *Server) closeEncoder(k kind, id uint16) {
+	switch k {
+	case kindVideo:
+		s.cfg.Encoders.CloseVideo(id)
+	case kindAudio:
+		s.cfg.Encoders.CloseAudio(id)
+	}
 }
 
 // roomForLocked applies the RESOURCE_EXHAUSTED checks of one more stream
@@ -599,19 +622,13 @@ func (s *Server) audioStreamAllocate(r *tlv.Reader) (uint16, error) {
 		return 0, err
 	}
 	a.AudioStreamID = id
-	if err := s.cfg.Encoders.OpenAudio(a); err != nil {
-		return 0, &dm.StatusError{Status: dm.StatusResourceExhausted, Err: fmt.Errorf("cameraavstreammanagement: opening audio encoder %d: %w", id, err)}
-	}
-	if _, err := s.update(func(st *state) bool {
+	if err := s.addStream(kindAudio, id, func() error { return s.cfg.Encoders.OpenAudio(a) }, func(st *state) {
 		st.audio, st.nextAudio = append(st.audio, a), following
-		return true
 	}); err != nil {
-		s.cfg.Encoders.CloseAudio(id)
 		return 0, err
 	}
 	s.log.Info("audio stream allocated", "id", id, "usage", a.StreamUsage, "codec", a.AudioCodec,
 		"channels", a.ChannelCount, "rate", a.SampleRate, "bps", a.BitRate, "depth", a.BitDepth)
-	s.Changed(AttrAllocatedAudioStreams)
 	return id, nil
 }
 
@@ -619,7 +636,7 @@ func (s *Server) audioStreamAllocate(r *tlv.Reader) (uint16, error) {
 // §5.5). Snapshot streams own no running encoder: Encoders.Snapshot takes
 // each picture on demand.
 func (s *Server) snapshotStreamAllocate(r *tlv.Reader) (uint16, error) {
-	tags, r, err := scanFields(r)
+	tags, err := scanFields(r)
 	if err != nil {
 		return 0, err
 	}
@@ -655,21 +672,18 @@ func (s *Server) snapshotStreamAllocate(r *tlv.Reader) (uint16, error) {
 		}
 	}
 	id, following, err := s.admitLocked(kindSnapshot, s.caps.snapshotPixelRate(&sn), sn.HardwareEncoder)
-	if err != nil {
-		s.mu.Unlock()
-		return 0, err
-	}
-	sn.SnapshotStreamID = id
-	next := s.st.clone()
-	next.snap, next.nextSnap = append(next.snap, sn), following
-	err = s.commitLocked(&next)
 	s.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
+	sn.SnapshotStreamID = id
+	if err := s.addStream(kindSnapshot, id, nil, func(st *state) {
+		st.snap, st.nextSnap = append(st.snap, sn), following
+	}); err != nil {
+		return 0, err
+	}
 	s.log.Info("snapshot stream allocated", "id", id, "codec", sn.ImageCodec, "fps", sn.FrameRate,
 		"min", sn.MinResolution, "max", sn.MaxResolution, "quality", sn.Quality)
-	s.Changed(AttrAllocatedSnapshotStreams)
 	return id, nil
 }
 
@@ -742,12 +756,7 @@ func (s *Server) deallocate(k kind, id uint16) error {
 	}
 	// No session holds the stream and none can acquire it any more: its
 	// encoder can go.
-	switch k {
-	case kindVideo:
-		s.cfg.Encoders.CloseVideo(id)
-	case kindAudio:
-		s.cfg.Encoders.CloseAudio(id)
-	}
+	s.closeEncoder(k, id)
 	s.log.Info("stream deallocated", "kind", k, "id", id)
 	s.Changed(k.attr())
 	return nil

@@ -323,15 +323,11 @@ func (s *Server) create(req *dm.Request, op string, p *offerFields, video, audio
 	s.reserved[id] = struct{}{}
 	s.creating++
 	s.mu.Unlock()
-	// A refused creation gives its ID back unless another session took
-	// a later one meanwhile: IDs count sessions, not attempts.
 	unreserve := func() {
 		s.mu.Lock()
 		delete(s.reserved, id)
 		s.creating--
-		if s.nextID == nextSessionID(id) {
-			s.nextID = id
-		}
+		s.giveBackIDLocked(id)
 		s.mu.Unlock()
 	}
 
@@ -377,9 +373,7 @@ func (s *Server) create(req *dm.Request, op string, p *offerFields, video, audio
 	}
 	if fail != nil {
 		sess.ended = true
-		if s.nextID == nextSessionID(id) {
-			s.nextID = id
-		}
+		s.giveBackIDLocked(id)
 		s.mu.Unlock()
 		sess.closeMedia(s.log)
 		s.cfg.Streams.Release(video, audio)

@@ -1,6 +1,7 @@
 package webrtctransportprovider
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/mattercam/mattercam/matter/clusters/field"
@@ -61,7 +62,18 @@ func FuzzInvoke(f *testing.F) {
 				}
 			}
 			var resp dm.CommandResponse
-			_ = h.s.Invoke(req, cmd, r, &resp)
+			err := h.s.Invoke(req, cmd, r, &resp)
+			// Any status may be right for arbitrary fields, but a failure
+			// must carry one, and only a success a response.
+			var se *dm.StatusError
+			switch {
+			case err != nil && (!errors.As(err, &se) || se.Status == dm.StatusSuccess):
+				t.Fatalf("command %#x failed without a failure status: %v", cmd, err)
+			case err != nil && resp.Fields != nil:
+				t.Fatalf("command %#x failed (%v) with a response", cmd, err)
+			case err == nil && (cmd == CmdSolicitOffer || cmd == CmdProvideOffer) && resp.Fields == nil:
+				t.Fatalf("command %#x succeeded without a response", cmd)
+			}
 			if n := len(h.ids()); n > h.s.cfg.MaxSessions {
 				t.Fatalf("%d sessions, limit %d", n, h.s.cfg.MaxSessions)
 			}

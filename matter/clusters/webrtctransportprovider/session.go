@@ -184,6 +184,15 @@ func (s *Server) allocateIDLocked() (id uint16, ok bool) {
 	return 0, false
 }
 
+// giveBackIDLocked returns the ID of a refused creation, unless another
+// session took a later one meanwhile: IDs count sessions, not attempts.
+// The caller holds mu.
+func (s *Server) giveBackIDLocked(id uint16) {
+	if s.nextID == nextSessionID(id) {
+		s.nextID = id
+	}
+}
+
 // nextSessionID is the ID after id, wrapping after 65534.
 func nextSessionID(id uint16) uint16 {
 	if id >= maxSessionID {
