@@ -313,8 +313,17 @@ func (w *window) IsOpen() bool {
 // closeLater closes the matching sessions once the exchange that asked
 // for it has answered (the root node's callbacks run inside a handler,
 // before its response is sent on the very session being closed), then
-// runs then, if not nil.
+// runs then, if not nil. The sessions are chosen now, not when they are
+// closed: a session established meanwhile (a second commissioner's PASE
+// right after the first one's CommissioningComplete) is not one the
+// caller meant.
 func (d *Device) closeLater(match func(*session.Secure) bool, then func()) {
+	var doomed []*session.Secure
+	for _, s := range d.table.Sessions() {
+		if match(s) {
+			doomed = append(doomed, s)
+		}
+	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -323,10 +332,8 @@ func (d *Device) closeLater(match func(*session.Secure) bool, then func()) {
 			return
 		case <-time.After(500 * time.Millisecond):
 		}
-		for _, s := range d.table.Sessions() {
-			if match(s) {
-				s.Close()
-			}
+		for _, s := range doomed {
+			s.Close()
 		}
 		if then != nil {
 			then()

@@ -234,3 +234,23 @@ func TestFabricRemovedForgetsPeers(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseLaterChoosesNow: the sessions a deferred close ends are those
+// that matched when it was asked for. A session of the same kind set up in
+// the 500 ms before the close (a second commissioner's PASE right after
+// the first one's CommissioningComplete) stays open.
+func TestCloseLaterChoosesNow(t *testing.T) {
+	d := newTestDevice(t)
+	before := caseSession(t, d, 1, 0xC0, udpPeer("192.0.2.7:5550"), session.Params{})
+	closed := make(chan struct{})
+	d.closeLater(func(s *session.Secure) bool { return s.FabricIndex() == 1 }, func() { close(closed) })
+	after := caseSession(t, d, 1, 0xC1, udpPeer("192.0.2.8:5550"), session.Params{})
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the deferred close did not run")
+	}
+	if !before.Closed() || after.Closed() {
+		t.Fatalf("session from before closed: %v, session from after closed: %v; want true, false", before.Closed(), after.Closed())
+	}
+}
